@@ -92,8 +92,9 @@ def masked_softmax(logits: Array, mask: Array) -> Array:
     and the result is zeroed where masked, so a fully masked row gives all
     zeros rather than NaN.
     """
-    x = logits.astype(jnp.float32)
-    x = jnp.where(mask, x, jnp.finfo(jnp.float32).min)
+    dtype = jnp.promote_types(logits.dtype, jnp.float32)  # never below float32
+    x = logits.astype(dtype)
+    x = jnp.where(mask, x, jnp.finfo(dtype).min)
     w = jax.nn.softmax(x, axis=-1)
     return jnp.where(mask, w, 0.0)
 
