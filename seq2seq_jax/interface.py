@@ -19,7 +19,8 @@ class Output(NamedTuple):
     """Teacher-forced result for one example."""
 
     logits: Array  # [T, V] float32
-    attention: Array | None  # [T, S], rows sum to 1 over real source positions; None without attention
+    # [T, S], rows sum to 1 over real source positions; None without attention
+    attention: Array | None
 
 
 class StepOutput(NamedTuple):

@@ -1,0 +1,141 @@
+"""The ``seq2seq-jax`` command: argument parsing only.
+
+  seq2seq-jax train [--config configs/NAME.py] [--config.key=value ...] --workdir DIR
+  seq2seq-jax eval --workdir DIR [--split test] [--beam N]
+  seq2seq-jax predict --workdir DIR [--beam N | --sample] [--input FILE] [--attention-plot F.png]
+  seq2seq-jax bench [--quick] --out DIR
+
+Errors in the input (paths, lines, options) print one message and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from absl import flags as absl_flags
+
+USAGE = __doc__.split("\n\n")[1]
+
+
+def _train_flags(argv: list[str]) -> absl_flags.FlagValues:
+    fv = absl_flags.FlagValues()
+    full = ["seq2seq-jax-train", *argv]
+    try:
+        _define(fv, full, argv)
+        rest = fv(full)
+        fv.config.to_dict()  # a config file that failed to load raises here
+    except OSError as e:
+        raise UsageError(f"--config: cannot load the config file ({_one_line(e)})") from None
+    except (absl_flags.Error, AttributeError, KeyError, ValueError) as e:
+        raise UsageError(f"invalid train option: {_one_line(e)}") from None
+    if len(rest) > 1:
+        raise UsageError(f"unexpected arguments {rest[1:]}")
+    if not fv.workdir:
+        raise UsageError("--workdir DIR is required")
+    return fv
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).replace("\\n", " ").replace("\\'", "'").replace("\\", "")
+    return " ".join(text.split()).strip("'\" ")
+
+
+def _define(fv: absl_flags.FlagValues, full: list[str], argv: list[str]) -> None:
+    from ml_collections import config_flags
+
+    from seq2seq_jax import config as config_lib
+
+    if any(a == "--config" or a.startswith("--config=") for a in argv):
+        config_flags.DEFINE_config_file("config", None, "experiment config file",
+                                        flag_values=fv, lock_config=True, sys_argv=full)
+    else:
+        config_flags.DEFINE_config_dict("config", config_lib.default_config(),
+                                        "experiment config", flag_values=fv,
+                                        lock_config=True, sys_argv=full)
+    absl_flags.DEFINE_string("workdir", None, "where checkpoints and logs go",
+                             flag_values=fv, required=False)
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed as one line, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seq2seq-jax", description=USAGE,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("train", help="train (all options: --config, --config.KEY=VALUE, --workdir)",
+                   add_help=False)
+    e = sub.add_parser("eval", help="score the best checkpoint; prints one JSON object")
+    e.add_argument("--workdir", required=True)
+    e.add_argument("--split", default="test")
+    e.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy)")
+    e.add_argument("--limit", type=int, default=0, help="first N examples only")
+    pr = sub.add_parser("predict", help="decode stdin (or --input) line by line")
+    pr.add_argument("--workdir", required=True)
+    pr.add_argument("--input", default=None, help="a file with one input a line")
+    pr.add_argument("--beam", type=int, default=None)
+    pr.add_argument("--sample", action="store_true")
+    pr.add_argument("--temperature", type=float, default=None)
+    pr.add_argument("--attention-plot", default=None, help="PNG heatmap of the first input")
+    pr.add_argument("--truncate", action="store_true", help="cut over-long inputs")
+    b = sub.add_parser("bench", help="time the scan against self-attention")
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def _read_lines(path: str | None) -> list[str]:
+    if path is None:
+        return sys.stdin.readlines()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readlines()
+    except FileNotFoundError:
+        raise UsageError(f"--input {path}: no such file") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--input {path}: not valid UTF-8 ({e.reason} at byte {e.start})"
+                         ) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's read-only notices
+    from seq2seq_jax import commands
+    from seq2seq_jax.data.errors import DataError
+    from seq2seq_jax.model_config import ConfigError
+
+    try:
+        if argv and argv[0] == "train":
+            fv = _train_flags(argv[1:])
+            commands.run_train(fv.config, fv.workdir)
+            return 0
+        args = _parser().parse_args(argv)
+        if args.command == "eval":
+            commands.run_eval(args.workdir, args.split, args.beam, args.limit)
+        elif args.command == "predict":
+            commands.run_predict(args.workdir, _read_lines(args.input), sys.stdout,
+                                 beam=args.beam, sample=args.sample,
+                                 temperature=args.temperature,
+                                 attention_plot=args.attention_plot, truncate=args.truncate)
+        elif args.command == "bench":
+            from seq2seq_jax.bench import bench_main
+            return bench_main(args.rest)
+        return 0
+    except (UsageError, ConfigError, DataError, FileNotFoundError) as e:
+        print(f"seq2seq-jax: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seq2seq-jax: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

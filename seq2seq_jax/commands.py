@@ -1,0 +1,86 @@
+"""The work behind each CLI subcommand: train, eval, predict."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import ml_collections
+
+from seq2seq_jax import evaluate, pipeline, plots, workdir
+
+
+def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, Any]:
+    from seq2seq_jax.train import train_and_evaluate
+
+    return train_and_evaluate(config, directory)
+
+
+def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
+                          sample: bool, temperature: float | None) -> None:
+    with config.unlocked():
+        if sample:
+            config.decode.method = "sample"
+        elif beam is not None:
+            config.decode.method = "beam" if beam > 1 else "greedy"
+            config.decode.beam_size = max(beam, 1)
+        if temperature is not None:
+            config.decode.temperature = temperature
+
+
+def run_eval(directory: str, split: str = "test", beam: int | None = None,
+             limit: int = 0, examples_to_show: int = 5) -> dict[str, Any]:
+    """Score the best checkpoint on ``split``; print and save one JSON object."""
+    trained = workdir.load(directory)
+    config = trained.config
+    _apply_decode_options(config, beam, False, None)
+    examples = pipeline.load_examples(config, split, limit)
+    result = evaluate.evaluate_examples(trained.model, trained.params, trained.cfg,
+                                        trained.src_tok, trained.tgt_tok, examples, config)
+    result.update(split=split, step=trained.step, checkpoint=trained.which,
+                  decode=config.decode.method,
+                  beam_size=config.decode.beam_size if config.decode.method == "beam" else 1)
+    if examples_to_show:
+        sources, refs = evaluate.group_references(examples[:examples_to_show * 4])
+        preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
+                                 trained.tgt_tok, sources[:examples_to_show], config,
+                                 truncate=True)
+        for s, r, p in zip(sources, refs, preds, strict=False):
+            mark = "ok " if p.text in r else "ERR"
+            print(f"{mark} {s!r:>24} -> {p.text!r}   (reference: {' | '.join(r)})",
+                  file=sys.stderr)
+    name = f"eval_{split.replace('[', '_').replace(']', '').replace(':', '_')}"
+    if config.decode.method == "beam":
+        name += f"_beam{config.decode.beam_size}"
+    (Path(directory) / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    print(json.dumps(result, default=str))
+    return result
+
+
+def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | None = None,
+                sample: bool = False, temperature: float | None = None,
+                attention_plot: str | None = None, truncate: bool = False) -> None:
+    """Decode each input line, write one output line each, optionally plot attention."""
+    trained = workdir.load(directory)
+    config = trained.config
+    _apply_decode_options(config, beam, sample, temperature)
+    texts = [line.rstrip("\n") for line in lines]
+    preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
+                             trained.tgt_tok, texts, config,
+                             with_attention=attention_plot is not None, truncate=truncate)
+    for p in preds:
+        out.write(p.text + "\n")
+    out.flush()
+    if attention_plot and preds:
+        first = next((p for p in preds if p.src_tokens), preds[0])
+        if first.attention is None:
+            print(f"model {config.model.name!r} has no attention: no plot written",
+                  file=sys.stderr)
+            return
+        plots.attention_heatmap(first.attention, first.src_tokens,
+                                [*first.out_tokens, "</s>"], attention_plot,
+                                title=f"{config.model.name}: {''.join(first.src_tokens)}")
+        print(f"attention plot written to {attention_plot}", file=sys.stderr)

@@ -1,0 +1,142 @@
+"""The experiment config: one ``ml_collections.ConfigDict``, defaults and validation.
+
+``default_config()`` is the main job (G2P on the built-in CMUdict data, LSTM +
+Bahdanau attention); every file in ``configs/`` starts from it and overrides
+what its experiment changes. ``validate`` runs before anything is compiled and
+raises ``ConfigError`` naming the option and the valid choices.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import ml_collections
+
+from seq2seq_jax import models
+from seq2seq_jax.model_config import ConfigError
+
+TOKENIZERS = ("char", "symbol", "sentencepiece")
+SPM_TYPES = ("bpe", "unigram")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "rsqrt", "cosine")
+METRICS = {"wer": "min", "per": "min", "bleu": "max", "tok_bleu": "max", "chrf": "max",
+           "exact_match": "max", "loss": "min"}
+DECODE_METHODS = ("greedy", "beam", "sample")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """G2P on CMUdict (built-in, offline) with LSTM + Bahdanau attention."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "cmudict_g2p"  # see seq2seq_jax.data.sources
+    c.data.data_dir = ""  # prepared tfds data; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
+    c.data.manual_dir = ""  # source files of cmudict_g014b2b / multi30k
+    c.data.skip_bad_lines = False
+    c.data.src_tokenizer = "char"
+    c.data.tgt_tokenizer = "symbol"
+    c.data.vocab_size = 8000  # sentencepiece only
+    c.data.spm_model_type = "bpe"
+    c.data.joint_vocab = True  # sentencepiece: one model for both sides
+    c.data.max_src_len = 32
+    c.data.max_tgt_len = 32  # target tokens + 1
+    c.data.truncate = False
+    c.data.batch_size = 128
+    c.data.eval_batch_size = 512
+    c.data.train_limit = 0  # >0: use only the first N training examples (smoke runs)
+    c.data.eval_limit = 0  # >0: evaluate on the first N examples only
+    c.data.synthetic = ml_collections.ConfigDict({
+        "num_train": 20_000, "num_dev": 500, "num_test": 1_000, "min_len": 1,
+        "train_max_len": 20, "test_max_len": 40, "seed": 0})
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "bahdanau"
+    c.model.embed_dim = 64
+    c.model.hidden = 256
+    c.model.bidirectional = True
+    c.model.dropout = 0.2
+
+    c.train = ml_collections.ConfigDict()
+    c.train.num_steps = 3000
+    c.train.optimizer = "adam"
+    c.train.learning_rate = 3e-3
+    c.train.weight_decay = 0.0
+    c.train.warmup_steps = 200
+    c.train.schedule = "cosine"
+    c.train.clip_norm = 1.0
+    c.train.label_smoothing = 0.1
+    c.train.log_every = 50
+    c.train.eval_every = 1000
+    c.train.checkpoint_every = 1000
+    c.train.keep_checkpoints = 3
+    c.train.patience = 0  # evaluations without improvement before stopping; 0 = never
+    c.train.metric = "wer"  # dev metric for the best checkpoint and early stopping
+    c.train.eval_split = "dev"
+    c.train.eval_max_examples = 2000  # dev subset decoded at each evaluation
+    c.train.skip_nonfinite = False  # skip (and count) non-finite updates instead of stopping
+
+    c.decode = ml_collections.ConfigDict()
+    c.decode.method = "greedy"
+    c.decode.beam_size = 5
+    c.decode.alpha = 0.6
+    c.decode.temperature = 1.0
+    c.decode.top_k = 0
+    c.decode.top_p = 1.0
+    c.decode.max_len = 0  # 0 = data.max_tgt_len
+    return c
+
+
+def _choice(option: str, value: Any, choices: Any) -> None:
+    if value not in choices:
+        raise ConfigError(f"{option}={value!r} is not valid; choose one of {list(choices)}")
+
+
+def _positive(option: str, value: Any, allow_zero: bool = False) -> None:
+    low = 0 if allow_zero else 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"{option}={value!r} must be an integer >= {low}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Check every option that a typo could break, before any compilation.
+
+    The model section is checked by building its frozen config with a
+    placeholder vocabulary.
+    """
+    d, t, dec = config.data, config.train, config.decode
+    _choice("data.src_tokenizer", d.src_tokenizer, TOKENIZERS)
+    _choice("data.tgt_tokenizer", d.tgt_tokenizer, TOKENIZERS)
+    _choice("data.spm_model_type", d.spm_model_type, SPM_TYPES)
+    for name in ("max_src_len", "max_tgt_len", "batch_size", "eval_batch_size", "vocab_size"):
+        _positive(f"data.{name}", d[name])
+    for name in ("train_limit", "eval_limit"):
+        _positive(f"data.{name}", d[name], allow_zero=True)
+    _choice("train.optimizer", t.optimizer, OPTIMIZERS)
+    _choice("train.schedule", t.schedule, SCHEDULES)
+    _choice("train.metric", t.metric, METRICS)
+    for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
+        _positive(f"train.{name}", t[name])
+    for name in ("warmup_steps", "patience", "eval_max_examples"):
+        _positive(f"train.{name}", t[name], allow_zero=True)
+    if not t.learning_rate > 0:
+        raise ConfigError(f"train.learning_rate={t.learning_rate!r} must be > 0")
+    if not 0 <= t.label_smoothing < 1:
+        raise ConfigError(f"train.label_smoothing={t.label_smoothing!r} must be in [0, 1)")
+    _choice("decode.method", dec.method, DECODE_METHODS)
+    _positive("decode.beam_size", dec.beam_size)
+    _positive("decode.max_len", dec.max_len, allow_zero=True)
+    if not 0 < dec.top_p <= 1:
+        raise ConfigError(f"decode.top_p={dec.top_p!r} must be in (0, 1]")
+    if not dec.temperature > 0:
+        raise ConfigError(f"decode.temperature={dec.temperature!r} must be > 0")
+    models.make_config(config.model.to_dict(), 8, 8)
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True)
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(json.loads(text))

@@ -1,0 +1,103 @@
+"""From a config to model-ready data: examples, tokenizers, encoded pairs.
+
+The task kind follows from the dataset name: ``cmudict*`` is G2P (scored by
+PER / WER), ``synthetic/*`` is scored by exact match, everything else is
+translation (sacreBLEU BLEU and chrF).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+from seq2seq_jax.data import batching, sources, tokenizers
+from seq2seq_jax.data.examples import Example
+from seq2seq_jax.data.synthetic import SyntheticSpec
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_FILE = "tokenizers.json"
+
+
+def task_kind(data_name: str) -> str:
+    """ "g2p", "synthetic" or "translation"."""
+    if data_name.startswith("cmudict"):
+        return "g2p"
+    if data_name.startswith("synthetic/"):
+        return "synthetic"
+    return "translation"
+
+
+def default_metric(kind: str) -> str:
+    return {"g2p": "wer", "synthetic": "exact_match", "translation": "bleu"}[kind]
+
+
+def load_examples(config: ml_collections.ConfigDict, split: str,
+                  limit: int = 0) -> list[Example]:
+    """One split of ``config.data.name`` as ``{"source", "target", ...}`` dicts."""
+    d = config.data
+    examples = sources.load_split(
+        d.name, split, data_dir=d.data_dir or None, manual_dir=d.manual_dir or None,
+        skip_bad_lines=d.skip_bad_lines,
+        synthetic=SyntheticSpec(**d.synthetic.to_dict()))
+    return examples[:limit] if limit else examples
+
+
+def _fit(kind: str, texts: Sequence[str]) -> tokenizers.Tokenizer:
+    if kind == "char":
+        return tokenizers.CharTokenizer.fit(texts)
+    return tokenizers.SymbolTokenizer.fit(texts)
+
+
+def build_tokenizers(config: ml_collections.ConfigDict, train: Sequence[Example],
+                     workdir: str | Path) -> tuple[tokenizers.Tokenizer, tokenizers.Tokenizer]:
+    """Fit (or train, for sentencepiece) the source and target tokenizers on train."""
+    d = config.data
+    if "sentencepiece" in (d.src_tokenizer, d.tgt_tokenizer):
+        if d.src_tokenizer != d.tgt_tokenizer:
+            raise ValueError("data.src_tokenizer and data.tgt_tokenizer must both be "
+                             "'sentencepiece' when either is")
+        model_dir = Path(workdir) / "sentencepiece"
+        model_dir.mkdir(parents=True, exist_ok=True)
+        return tokenizers.train_sentencepiece(
+            train, model_dir, d.vocab_size, joint=d.joint_vocab, model_type=d.spm_model_type)
+    return (_fit(d.src_tokenizer, [e["source"] for e in train]),
+            _fit(d.tgt_tokenizer, [e["target"] for e in train]))
+
+
+def save_tokenizers(path: str | Path, src: tokenizers.Tokenizer,
+                    tgt: tokenizers.Tokenizer) -> None:
+    Path(path).write_text(json.dumps({"source": src.to_dict(), "target": tgt.to_dict()}))
+
+
+def tokenizers_to_dict(src: tokenizers.Tokenizer, tgt: tokenizers.Tokenizer) -> dict[str, Any]:
+    return {"source": src.to_dict(), "target": tgt.to_dict()}
+
+
+def tokenizers_from_dict(d: dict[str, Any]) -> tuple[tokenizers.Tokenizer,
+                                                     tokenizers.Tokenizer]:
+    return tokenizers.from_dict(d["source"]), tokenizers.from_dict(d["target"])
+
+
+def batch_config(config: ml_collections.ConfigDict, eval_mode: bool = False,
+                 ) -> batching.BatchConfig:
+    d = config.data
+    return batching.BatchConfig(
+        batch_size=d.eval_batch_size if eval_mode else d.batch_size,
+        max_src_len=d.max_src_len, max_tgt_len=d.max_tgt_len, truncate=d.truncate)
+
+
+def encode(examples: Sequence[Example], src_tok: tokenizers.Tokenizer,
+           tgt_tok: tokenizers.Tokenizer) -> batching.EncodedPairs:
+    """Token ids for every example; unknown symbols become <unk>, with one warning."""
+    unknown = tokenizers.UnknownCounter()
+    pairs = batching.encode_pairs(examples, src_tok, tgt_tok, on_unknown=unknown)
+    if unknown:
+        log.warning("%d unknown symbols mapped to <unk>; most common: %s",
+                    unknown.total(), unknown.most_common(5))
+    return pairs
