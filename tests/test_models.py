@@ -79,7 +79,7 @@ SMOKE = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fit(name: str, steps: int = 400):
     model_cfg, lr = SMOKE[name]
     cfg = models.make_config(model_cfg, VOCAB, VOCAB)

@@ -36,12 +36,12 @@ CONFIGS = {
 ATTN = [k for k, c in CONFIGS.items() if c.attention != "none"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _params(name: str):
     return rnn_model.init(jax.random.PRNGKey(0), CONFIGS[name].validate())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _apply(name: str):
     cfg = CONFIGS[name]
     return jax.jit(lambda p, s, t: rnn_model.apply(p, cfg, s, t))
