@@ -104,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's read-only notices
+    import tensorflow_datasets as tfds
+
+    tfds.disable_progress_bar()
     from seq2seq_jax import commands
     from seq2seq_jax.data.errors import DataError
     from seq2seq_jax.model_config import ConfigError

@@ -98,7 +98,7 @@ def make_train_step(model: Model, cfg: Any, optimizer: optax.GradientTransformat
         (loss, aux), grads = grad_fn(state.params, batch, key)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         keep = lambda new, old: jax.tree.map(  # noqa: E731
             lambda n, o: jnp.where(ok, n, o), new, old)
@@ -107,8 +107,8 @@ def make_train_step(model: Model, cfg: Any, optimizer: optax.GradientTransformat
                          keep(opt_state, state.opt_state), state.rng,
                          state.skipped + (~ok).astype(jnp.int32), bad)
         metrics = dict(aux, loss=loss, grad_norm=grad_norm,
-                       param_norm=optax.global_norm(state.params),
-                       update_norm=optax.global_norm(updates))
+                       param_norm=optax.tree.norm(state.params),
+                       update_norm=optax.tree.norm(updates))
         return new, metrics
 
     return jax.jit(train_step, donate_argnums=0)
@@ -180,8 +180,12 @@ def _meta(run: Run, step: int, stopper: EarlyStopping) -> dict[str, Any]:
             "data_position": step, "early_stopping": dataclasses.asdict(stopper)}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
+                       stop_at: int | None = None) -> dict[str, Any]:
     """Train ``config`` in ``workdir``, resuming from its latest checkpoint if any.
+
+    ``stop_at`` ends this invocation after that step, as an interruption would
+    (the next call resumes from the latest checkpoint); tests use it.
 
     Returns:
       The summary: final step, best dev metric and its step, last train metrics.
@@ -217,7 +221,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     last: dict[str, float] = {}
     allow_skip = bool(t.skip_nonfinite)
     try:
-        while step < t.num_steps:
+        while step < min(t.num_steps, stop_at or t.num_steps):
             batch = run.train_iter.batch_at(step)
             state, metrics = train_step(state, {k: v for k, v in batch.items()
                                                 if k not in ("index", "valid")})

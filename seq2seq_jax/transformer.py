@@ -126,7 +126,8 @@ def multi_head_attention(params: Params, q_in: Array, kv_in: Array, mask: Array,
       heads: N; impl, key, rate: as in ``attend``.
 
     Returns:
-      ``out: [T, D]`` and weights ``[N, T, S]`` (None for "dot_product_attention").
+      ``out: [T, D]`` and weights ``[N, T, S]``; None for "dot_product_attention"
+      unless attention dropout is on (which takes the einsum path).
     """
     q = _heads(params["q"], q_in, heads)  # [T, N, Dh]
     k = _heads(params["k"], kv_in, heads)  # [S, N, Dh]

@@ -13,6 +13,17 @@ import numpy as np
 import pytest
 
 jax.config.update("jax_default_matmul_precision", "highest")
+# Many tests build the same jitted programs (train steps, decoders) afresh; a
+# persistent compilation cache shared by the session turns repeats into hits.
+_CACHE = os.environ.get("SEQ2SEQ_JAX_TEST_CACHE",
+                        os.path.join(os.path.dirname(__file__), "..", ".jax_cache"))
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+import tensorflow_datasets as tfds  # noqa: E402
+
+tfds.disable_progress_bar()
 
 
 def random_tokens(rng: np.random.Generator, length: int, vocab: int, pad_to: int | None = None):

@@ -1,0 +1,110 @@
+"""The benchmark harness end to end on a tiny setting, its skip rule, the report's
+arithmetic, and the prototype LSTM against the project's."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seq2seq_jax import bench, bench_report, lstm
+from seq2seq_jax import bench_variants as bv
+
+TINY = ["--batches", "2", "--d-in", "8", "--hidden", "16", "--heads", "2", "--peak-n", "64"]
+
+
+def _rows(path):
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_bench_main_writes_every_file(tmp_path):
+    variants = "lstm,transformer_einsum,torch_lstm,cudnn_lstm"
+    args = ["--out", str(tmp_path), "--variants", variants, "--lengths", "8", *TINY]
+    assert bench.bench_main(args) == 0
+    with (tmp_path / "results.csv").open() as f:
+        assert tuple(csv.DictReader(f).fieldnames or ()) == bench.COLUMNS
+    rows = _rows(tmp_path / "results.csv")
+    measured = {(r["variant"], r["length"], r["mode"]) for r in rows}
+    assert ("lstm", "8", "train step") in measured
+    assert ("transformer_einsum", "8", "decode per token") in measured
+    assert ("torch_lstm", "8", "forward") in measured
+    assert all(int(r["samples"]) >= 7 and float(r["min_ms"]) <= float(r["median_ms"])
+               for r in rows)
+    assert all(r["peak_mem_bytes"] for r in rows if not r["variant"].startswith("torch"))
+    skips = _rows(tmp_path / "skipped.csv")
+    if jax.devices()[0].platform == "cpu":  # cuDNN is recorded as skipped, not dropped
+        assert {s["variant"] for s in skips} >= {"cudnn_lstm"}
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert {"device", "versions", "env", "matmul_peak_gflops"} <= set(env)
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("Goal checks", "Crossover", "Tables", "Skipped"):
+        assert heading in report
+    assert (tmp_path / "time_train.png").exists() and (tmp_path / "memory_forward.png").exists()
+
+
+def test_budget_skips_longer_lengths(tmp_path):
+    args = ["--out", str(tmp_path), "--variants", "gru", "--modes", "forward",
+            "--lengths", "4,8", "--max-call-s", "0", "--no-plots", *TINY]
+    bench.bench_main(args)
+    assert [r["length"] for r in _rows(tmp_path / "results.csv")] == ["4"]
+    (skip,) = _rows(tmp_path / "skipped.csv")
+    assert skip["length"] == "8" and "budget" in skip["reason"]
+
+
+def test_quick_preset_is_small():
+    _, sw = bench.parse_args(["--quick", "--out", "x"])
+    assert sw.batches == (8,) and sw.lengths == (16, 64) and sw.max_total_s <= 150
+    assert set(sw.variants) <= set(bv.BY_NAME)
+
+
+def _row(variant, batch, length, mode, ms, min_ms=None):
+    return {"variant": variant, "batch": batch, "length": length, "mode": mode,
+            "median_ms": ms, "min_ms": ms if min_ms is None else min_ms,
+            "frac_matmul_peak": 0.5}
+
+
+def test_crossover_is_the_first_length_where_attention_is_faster():
+    rows = []
+    for t, lstm_ms, tf_ms in ((16, 1.0, 3.0), (64, 4.0, 5.0), (256, 16.0, 12.0)):
+        rows += [_row("lstm", 8, t, "forward", lstm_ms), _row("flax_lstm", 8, t, "forward", 99),
+                 _row("transformer_einsum", 8, t, "forward", tf_ms)]
+    table = "\n".join(bench_report.crossovers(rows))
+    assert "| 8 | forward | T = 256 | 256 |" in table
+
+
+def test_goal_ratio_uses_the_faster_peer_and_reports_misses():
+    rows = [_row("lstm", 64, 64, "train step", 2.0, 1.0),
+            _row("torch_lstm", 64, 64, "train step", 3.0, 0.5),
+            _row("torch_lstm_1thread", 64, 64, "train step", 1.0, 0.9)]
+    r = bench_report._ratio(bench_report._index(rows), ("lstm",), bench_report.TORCH_LSTMS,
+                            64, 64, "train step")
+    assert r is not None and r.median == pytest.approx(0.5) and r.min == pytest.approx(0.5)
+    assert r.peer == "torch_lstm_1thread"
+    assert "**missed** at 1 of 1" in bench_report._goal_row("g", [r])
+
+
+def test_prototype_lstm_matches_the_project_encoder_with_padding():
+    s = bv.Shape(3, 7, 5, 6, 2, "float32")
+    params = lstm.lstm_init(jax.random.PRNGKey(0), s.d_in, s.hidden)
+    x = jax.random.normal(jax.random.PRNGKey(1), (s.batch, s.length, s.d_in))
+    mask = jnp.asarray(np.arange(s.length)[None] < np.array([[7], [4], [2]]))
+
+    def project(p, x, m):
+        enc = {"layers": [{"fwd": p}]}
+        return jax.vmap(lambda xi, mi: lstm.encode(enc, "lstm", xi, mi)[0])(x, m)
+
+    proto = bv.proto_lstm_vjp(s, bv.TRAIN)
+    assert isinstance(proto, bv.JaxJob)
+    (loss_a, grad_a) = bv.sum_loss_grad(project)(params, x, mask)
+    (loss_b, grad_b) = proto.fn(params, x, mask)
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
+    for k in params:
+        np.testing.assert_allclose(grad_a[k], grad_b[k], rtol=1e-4, atol=1e-5)
+    dx_a = jax.grad(lambda x: project(params, x, mask).sum())(x)
+    dx_b = jax.grad(lambda x: bv.proto_apply(params, x, mask).sum())(x)
+    np.testing.assert_allclose(dx_a, dx_b, rtol=1e-4, atol=1e-5)
