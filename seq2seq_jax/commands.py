@@ -80,7 +80,7 @@ def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | N
             print(f"model {config.model.name!r} has no attention: no plot written",
                   file=sys.stderr)
             return
-        plots.attention_heatmap(first.attention, first.src_tokens,
-                                [*first.out_tokens, "</s>"], attention_plot,
+        rows = [*first.out_tokens, "</s>"][:first.attention.shape[0]]  # no EOS at max length
+        plots.attention_heatmap(first.attention, first.src_tokens, rows, attention_plot,
                                 title=f"{config.model.name}: {''.join(first.src_tokens)}")
         print(f"attention plot written to {attention_plot}", file=sys.stderr)

@@ -54,12 +54,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.name = "bahdanau"
     c.model.embed_dim = 64
-    c.model.hidden = 256
+    c.model.hidden = 128
     c.model.bidirectional = True
-    c.model.dropout = 0.2
+    c.model.dropout = 0.1
 
     c.train = ml_collections.ConfigDict()
-    c.train.num_steps = 3000
+    c.train.num_steps = 4000
     c.train.optimizer = "adam"
     c.train.learning_rate = 3e-3
     c.train.weight_decay = 0.0
@@ -74,7 +74,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.patience = 0  # evaluations without improvement before stopping; 0 = never
     c.train.metric = "wer"  # dev metric for the best checkpoint and early stopping
     c.train.eval_split = "dev"
-    c.train.eval_max_examples = 2000  # dev subset decoded at each evaluation
+    c.train.eval_max_examples = 1000  # dev subset decoded at each evaluation
     c.train.skip_nonfinite = False  # skip (and count) non-finite updates instead of stopping
 
     c.decode = ml_collections.ConfigDict()

@@ -1,0 +1,199 @@
+"""End to end through the real entry point, for every data source; bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import ml_collections
+import pytest
+
+from seq2seq_jax import checkpoint, cli, train
+from seq2seq_jax import workdir as workdir_lib
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SMOKE = str(ROOT / "configs" / "smoke.py")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def _load_smoke(source: str, data_dir: str) -> ml_collections.ConfigDict:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("smoke_config", SMOKE)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    c = mod.get_config(source)
+    c.data.data_dir = data_dir
+    if source == "cmudict_g014b2b":
+        c.data.manual_dir = str(SHARED / "cmudict_g014b2b")
+    if source == "multi30k":
+        c.data.manual_dir = str(SHARED / "multi30k")
+    return c
+
+
+def _needs(source: str) -> None:
+    need = {"cmudict_g014b2b": "cmudict_g014b2b", "multi30k": "multi30k"}.get(source)
+    if need and not (SHARED / need).is_dir():
+        pytest.skip(f"{SHARED / need} is not present")
+
+
+def _dev_metrics(workdir: Path) -> list[dict]:
+    rows = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "time"} for r in rows if r["split"] == "dev"]
+
+
+SOURCES = ["cmudict_g2p", "cmudict_g014b2b", "multi30k", "tfds", "synthetic"]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_train_resume_eval_predict(source, data_dir, tmp_path, capsys):
+    _needs(source)
+    import tensorflow_datasets as tfds
+
+    mock = tfds.testing.mock_data(num_examples=64) if source == "tfds" else None
+    if mock is not None:
+        mock.__enter__()
+    try:
+        config = _load_smoke(source, data_dir)
+        straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+        train.train_and_evaluate(config, straight)
+        train.train_and_evaluate(config, resumed, stop_at=4)  # interrupted
+        train.train_and_evaluate(config, resumed)  # the same command again
+        final = [m for m in _dev_metrics(straight) if m["step"] == 6]
+        assert final and final == [m for m in _dev_metrics(resumed) if m["step"] == 6]
+        a = workdir_lib.load(straight, "checkpoints").params
+        b = workdir_lib.load(resumed, "checkpoints").params
+        assert train.final_params_digest(a) == train.final_params_digest(b)
+
+        capsys.readouterr()
+        assert cli.main(["eval", "--workdir", str(straight), "--limit", "20"]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        metric = config.train.metric
+        best_step = checkpoint.read_meta(straight, checkpoint.BEST)[1]
+        assert result["split"] == "test" and result["step"] == best_step and metric in result
+        assert result["checkpoint"] == "best"
+        assert (straight / "eval_test.json").exists()
+
+        inputs = tmp_path / "inputs.txt"
+        inputs.write_text("hello\nabc\n" if source != "multi30k" else "a man .\na dog .\n")
+        plot = tmp_path / "attention.png"
+        assert cli.main(["predict", "--workdir", str(straight), "--input", str(inputs),
+                         "--attention-plot", str(plot), "--truncate"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert len(out) == 2
+        assert plot.exists() and plot.stat().st_size > 1000
+    finally:
+        if mock is not None:
+            mock.__exit__(None, None, None)
+
+
+def test_train_command_line(data_dir, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    rc = cli.main(["train", f"--config={SMOKE}:synthetic", f"--workdir={workdir}",
+                   "--config.train.num_steps=3", f"--config.data.data_dir={data_dir}"])
+    assert rc == 0
+    assert (workdir / "config.json").exists() and (workdir / "metrics.jsonl").exists()
+    assert list((workdir / "tensorboard").iterdir())
+    assert json.loads((workdir / "config.json").read_text())["train"]["num_steps"] == 3
+
+
+# --- bad input: one clear line on stderr, exit status 2, no traceback ------------------
+
+def _run_error(argv, capsys, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        import io
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("override, expect", [
+    ("--config.model.hiden=3", "hiden"),
+    ("--config.model.hidden=abc", "config.model.hidden"),
+    ("--config.model.name=gpt", "model.name='gpt' is not valid; choose one of"),
+    ("--config.train.schedule=linear", "train.schedule='linear'"),
+    ("--config.data.name=nope", "Unknown dataset 'nope'"),
+])
+def test_invalid_options(override, expect, tmp_path, capsys):
+    err = _run_error(["train", f"--config={SMOKE}:synthetic", f"--workdir={tmp_path}",
+                      override], capsys)
+    assert expect in err
+
+
+def test_missing_config_file(tmp_path, capsys):
+    err = _run_error(["train", "--config=configs/none.py", f"--workdir={tmp_path}"], capsys)
+    assert "configs/none.py" in err
+
+
+def test_missing_data_directory(tmp_path, capsys):
+    missing = tmp_path / "no_such_dir"
+    err = _run_error(["train", f"--config={SMOKE}:cmudict_g014b2b", f"--workdir={tmp_path}/w",
+                      f"--config.data.manual_dir={missing}",
+                      f"--config.data.data_dir={tmp_path}/tfds"], capsys)
+    assert str(missing) in err
+
+
+def test_malformed_line_names_file_and_line(tmp_path, capsys):
+    d = tmp_path / "g2p"
+    d.mkdir()
+    with gzip.open(d / "g014b2b.train.gz", "wt") as f:
+        f.write("HELLO\tHH AH L OW\nWORLD W ER L D\n")  # line 2 has one field
+    with gzip.open(d / "g014b2b.ref.gz", "wt") as f:
+        f.write("TEST\tT EH S T\n")
+    err = _run_error(["train", f"--config={SMOKE}:cmudict_g014b2b", f"--workdir={tmp_path}/w",
+                      f"--config.data.manual_dir={d}",
+                      f"--config.data.data_dir={tmp_path}/tfds"], capsys)
+    assert "g014b2b.train" in err and "line 2" in err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir) -> Path:
+    workdir = tmp_path_factory.mktemp("trained")
+    train.train_and_evaluate(_load_smoke("synthetic", data_dir), workdir)
+    return workdir
+
+
+def test_predict_maps_unknown_characters_to_unk(trained, capsys, caplog, monkeypatch):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("ab€\x07z\n\n"))
+    assert cli.main(["predict", "--workdir", str(trained)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert "unknown input symbols" in caplog.text and "'€'" in caplog.text
+
+
+def test_overlong_input_is_an_error_unless_truncated(trained, capsys, monkeypatch):
+    err = _run_error(["predict", "--workdir", str(trained)], capsys, stdin="a" * 100 + "\n",
+                     monkeypatch=monkeypatch)
+    assert "input 1 has 100 symbols" in err and "--truncate" in err
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("a" * 100 + "\n"))
+    assert cli.main(["predict", "--workdir", str(trained), "--truncate"]) == 0
+
+
+def test_eval_and_predict_say_which_checkpoint(trained, capsys, monkeypatch):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("abc\n"))
+    assert cli.main(["predict", "--workdir", str(trained)]) == 0
+    assert f"loaded checkpoint {trained / 'best'}" in capsys.readouterr().err
+
+
+def test_missing_workdir_and_input(tmp_path, trained, capsys):
+    err = _run_error(["eval", "--workdir", str(tmp_path / "nothing")], capsys)
+    assert "does not exist" in err
+    err = _run_error(["predict", "--workdir", str(trained), "--input",
+                      str(tmp_path / "none.txt")], capsys)
+    assert "none.txt" in err
+
+
+def test_cpu_only_environment():
+    assert os.environ.get("JAX_PLATFORMS", "cpu") == "cpu"
