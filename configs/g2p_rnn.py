@@ -1,0 +1,20 @@
+"""G2P on CMUdict with the no-attention LSTM encoder-decoder (fixed-length context).
+
+  seq2seq-jax train --config configs/g2p_rnn.py --workdir runs/g2p_rnn
+
+The context vector initialises the decoder (Sutskever et al. 2014); add
+--config.model.context_mode=every_step for Cho et al. 2014. Result: not yet
+measured with this exact config.
+"""
+
+from seq2seq_jax.config import default_config
+
+
+def get_config(arg=None):
+    del arg
+    c = default_config()
+    c.model.name = "rnn"
+    c.model.hidden = 256
+    c.model.bidirectional = True
+    c.model.enc_layers = c.model.dec_layers = 2
+    return c
