@@ -93,13 +93,15 @@ def read_meta(workdir: str | Path, which: str = BEST) -> tuple[dict[str, Any], i
                                 "workdir? Run `seq2seq-jax train --workdir DIR` first.")
     manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
         read_only=True))
-    step = manager.best_step() if which == BEST else manager.latest_step()
-    if step is None:
-        step = manager.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"no complete checkpoint in {directory}")
-    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-    manager.close()
+    try:
+        step = manager.best_step() if which == BEST else manager.latest_step()
+        if step is None:
+            step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no complete checkpoint in {directory}")
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+    finally:
+        manager.close()
     return meta, step
 
 
@@ -109,11 +111,13 @@ def restore_params(workdir: str | Path, template: Any, which: str = BEST,
     directory = Path(workdir).absolute() / which
     manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
         read_only=True))
-    if step is None:
-        step = manager.best_step() if which == BEST else manager.latest_step()
-        step = manager.latest_step() if step is None else step
-    if step is None:
-        raise FileNotFoundError(f"no complete checkpoint in {directory}")
-    restored = manager.restore(step, args=_restore_args(template))
-    manager.close()
+    try:
+        if step is None:
+            step = manager.best_step() if which == BEST else manager.latest_step()
+            step = manager.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no complete checkpoint in {directory}")
+        restored = manager.restore(step, args=_restore_args(template))
+    finally:
+        manager.close()
     return _with_structure(template, restored.state), restored.meta, step

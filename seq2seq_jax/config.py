@@ -21,7 +21,16 @@ SPM_TYPES = ("bpe", "unigram")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "rsqrt", "cosine")
 METRICS = {"wer": "min", "per": "min", "bleu": "max", "tok_bleu": "max", "chrf": "max",
-           "exact_match": "max", "loss": "min"}
+           "exact_match": "max"}  # dev metric -> whether lower or higher is better
+
+
+def task_metrics(data_name: str) -> tuple[str, ...]:
+    """The dev metrics evaluation produces for a dataset."""
+    if data_name.startswith("cmudict"):
+        return ("wer", "per")
+    if data_name.startswith("synthetic/"):
+        return ("exact_match",)
+    return ("bleu", "chrf", "tok_bleu") if data_name.endswith("_tok") else ("bleu", "chrf")
 DECODE_METHODS = ("greedy", "beam", "sample")
 
 
@@ -115,7 +124,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _positive(f"data.{name}", d[name], allow_zero=True)
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
     _choice("train.schedule", t.schedule, SCHEDULES)
-    _choice("train.metric", t.metric, METRICS)
+    _choice("train.metric", t.metric, task_metrics(d.name))
     for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
         _positive(f"train.{name}", t[name])
     for name in ("warmup_steps", "patience", "eval_max_examples"):

@@ -33,12 +33,12 @@ def _choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
 
 
 def _positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or value <= 0:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"model.{name}={value!r} must be a positive integer")
 
 
 def _rate(name: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
+    if not isinstance(value, int | float) or not 0.0 <= value < 1.0:
         raise ConfigError(f"model.{name}={value!r} must be in [0, 1)")
 
 

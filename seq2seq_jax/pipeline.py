@@ -33,10 +33,6 @@ def task_kind(data_name: str) -> str:
     return "translation"
 
 
-def default_metric(kind: str) -> str:
-    return {"g2p": "wer", "synthetic": "exact_match", "translation": "bleu"}[kind]
-
-
 def load_examples(config: ml_collections.ConfigDict, split: str,
                   limit: int = 0) -> list[Example]:
     """One split of ``config.data.name`` as ``{"source", "target", ...}`` dicts."""

@@ -22,6 +22,8 @@ METRICS_FILE = "metrics.jsonl"
 
 def summarize_window(window: Sequence[Mapping[str, Any]], seconds: float) -> dict[str, float]:
     """Token-weighted loss, accuracy and perplexity over the steps since the last log."""
+    if not window:
+        raise ValueError("summarize_window needs at least one step's metrics")
     tokens = float(sum(np.asarray(m["tokens"]) for m in window))
     nll = float(sum(np.asarray(m["nll_sum"]) for m in window))
     correct = float(sum(np.asarray(m["correct"]) for m in window))
@@ -43,10 +45,12 @@ def summarize_window(window: Sequence[Mapping[str, Any]], seconds: float) -> dic
 def format_metrics(metrics: Mapping[str, Any]) -> str:
     parts = []
     for k, v in metrics.items():
-        if isinstance(v, float):
-            parts.append(f"{k} {v:.4g}")
-        elif isinstance(v, int):
-            parts.append(f"{k} {v}")
+        if isinstance(v, bool | np.bool_):
+            continue
+        if isinstance(v, float | np.floating):
+            parts.append(f"{k} {float(v):.4g}")
+        elif isinstance(v, int | np.integer):
+            parts.append(f"{k} {int(v)}")
     return "  ".join(parts)
 
 
@@ -68,8 +72,8 @@ class MetricWriter:
         self._file.flush()
         if self._tb is not None:
             for k, v in metrics.items():
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    self._tb.add_scalar(f"{prefix}/{k}", v, step)
+                if isinstance(v, int | float | np.number) and not isinstance(v, bool):
+                    self._tb.add_scalar(f"{prefix}/{k}", float(v), step)
 
     def close(self) -> None:
         self._file.close()

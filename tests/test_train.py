@@ -107,8 +107,7 @@ def test_resume_gives_the_same_batches_and_parameters(tmp_path):
 
 def test_early_stopping_stops_after_patience(tmp_path):
     c = tiny_config(num_steps=40, eval_every=2, checkpoint_every=2, patience=1,
-                    learning_rate=1e-9, warmup_steps=0, metric="loss")
-    c.train.metric = "exact_match"
+                    learning_rate=1e-9, warmup_steps=0)
     summary = train.train_and_evaluate(c, tmp_path)
     assert summary["step"] < 40  # a learning rate of 1e-9 cannot improve the dev metric
     assert summary["best_step"] == 2
