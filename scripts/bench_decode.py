@@ -1,0 +1,12 @@
+"""Decoding throughput on G2P words, every model family against g2p_en's predictor.
+
+    python scripts/bench_decode.py --quick
+    python scripts/bench_decode.py --out bench_out/decode.json
+
+See ``seq2seq_jax/bench_decode.py`` for the method.
+"""
+
+from seq2seq_jax.bench_decode import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
