@@ -27,14 +27,13 @@ def get_config(arg: str = "cmudict_g2p"):
     c.data.update(DATA[arg])
     c.data.train_limit = 600
     c.data.batch_size = 16
-    c.data.eval_batch_size = 32
-    c.data.max_src_len = 48 if arg in ("multi30k", "tfds") else 24
-    c.data.max_tgt_len = 48 if arg in ("multi30k", "tfds") else 24
-    c.data.truncate = arg in ("multi30k", "tfds")
+    c.data.eval_batch_size = 16
+    c.data.max_src_len = c.data.max_tgt_len = 32 if arg in ("multi30k", "tfds") else 16
+    c.data.truncate = True  # few shapes: few compilations
     c.data.synthetic.update(num_train=600, num_dev=32, num_test=32, train_max_len=8,
                             test_max_len=8)
     c.model.update(hidden=16, embed_dim=8, bidirectional=False)
-    c.train.update(num_steps=6, log_every=2, eval_every=3, checkpoint_every=3,
-                   warmup_steps=2, eval_max_examples=24, metric=METRIC.get(arg, "wer"))
-    c.decode.max_len = 24
+    c.train.update(num_steps=4, log_every=2, eval_every=2, checkpoint_every=2,
+                   warmup_steps=2, eval_max_examples=16, metric=METRIC.get(arg, "wer"))
+    c.decode.max_len = 16
     return c

@@ -133,7 +133,7 @@ def multi_head_attention(params: Params, q_in: Array, kv_in: Array, mask: Array,
     k = _heads(params["k"], kv_in, heads)  # [S, N, Dh]
     v = _heads(params["v"], kv_in, heads)  # [S, N, Dh]
     ctx, w = attend(q, k, v, mask, impl=impl, key=key, rate=rate)
-    return nn.dense(params["o"], ctx.reshape(ctx.shape[0], -1)), w
+    return nn.dense(params["o"], ctx.reshape(ctx.shape[0], q_in.shape[-1])), w  # S=0 safe
 
 
 # ---------------------------------------------------------------- blocks

@@ -64,16 +64,16 @@ def test_train_resume_eval_predict(source, data_dir, tmp_path, capsys):
         config = _load_smoke(source, data_dir)
         straight, resumed = tmp_path / "straight", tmp_path / "resumed"
         train.train_and_evaluate(config, straight)
-        train.train_and_evaluate(config, resumed, stop_at=4)  # interrupted
+        train.train_and_evaluate(config, resumed, stop_at=3)  # interrupted after a checkpoint
         train.train_and_evaluate(config, resumed)  # the same command again
-        final = [m for m in _dev_metrics(straight) if m["step"] == 6]
-        assert final and final == [m for m in _dev_metrics(resumed) if m["step"] == 6]
+        final = [m for m in _dev_metrics(straight) if m["step"] == 4]
+        assert final and final == [m for m in _dev_metrics(resumed) if m["step"] == 4]
         a = workdir_lib.load(straight, "checkpoints").params
         b = workdir_lib.load(resumed, "checkpoints").params
         assert train.final_params_digest(a) == train.final_params_digest(b)
 
         capsys.readouterr()
-        assert cli.main(["eval", "--workdir", str(straight), "--limit", "20"]) == 0
+        assert cli.main(["eval", "--workdir", str(straight), "--limit", "16"]) == 0
         result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         metric = config.train.metric
         best_step = checkpoint.read_meta(straight, checkpoint.BEST)[1]
