@@ -108,6 +108,16 @@ def _positive(option: str, value: Any, allow_zero: bool = False) -> None:
         raise ConfigError(f"{option}={value!r} must be an integer >= {low}")
 
 
+def _check_data_name(name: str) -> None:
+    from seq2seq_jax.data import sources
+
+    names = sources.dataset_names()
+    known = set(names) | {n.split("/")[0] for n in names if not n.startswith("synthetic/")}
+    if not (name in known or name.startswith("tfds:")):
+        raise ConfigError(f"data.name: Unknown dataset {name!r}. Use one of {names}, or "
+                          "'tfds:<catalog name>', e.g. 'tfds:ted_hrlr_translate/pt_to_en'")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Check every option that a typo could break, before any compilation.
 
@@ -124,6 +134,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _positive(f"data.{name}", d[name], allow_zero=True)
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
     _choice("train.schedule", t.schedule, SCHEDULES)
+    _check_data_name(d.name)
     _choice("train.metric", t.metric, task_metrics(d.name))
     for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
         _positive(f"train.{name}", t[name])

@@ -37,6 +37,8 @@ def load_examples(config: ml_collections.ConfigDict, split: str,
                   limit: int = 0) -> list[Example]:
     """One split of ``config.data.name`` as ``{"source", "target", ...}`` dicts."""
     d = config.data
+    if limit and not d.name.startswith("synthetic/") and "[" not in split:
+        split = f"{split}[:{limit}]"  # read only what is used
     examples = sources.load_split(
         d.name, split, data_dir=d.data_dir or None, manual_dir=d.manual_dir or None,
         skip_bad_lines=d.skip_bad_lines,
