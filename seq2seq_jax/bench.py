@@ -10,18 +10,19 @@ column: argument + output + temp bytes, less aliased). All variants of one cell
 (batch, length, mode) are prepared together, each called once to warm up, then
 sampled round-robin, every call ending in ``block_until_ready``, so that the load
 of a shared machine drifts over all of them alike; the median and min of the
-samples are kept. The matmul peak (an N^3 float32 matmul timed the same way) is
-measured at the start and the end of the run; ``frac_matmul_peak`` divides by the
-larger. Time budget: a variant whose time at the previous length, scaled to this
-one, exceeds ``--max-call-s`` is skipped at this and every longer length of its
-(batch, mode) -- except at the goal points (``bench_report.GOAL_*``) -- and the
-whole sweep stops measuring after ``--max-total-s``; skips go to ``skipped.csv``.
+samples are kept; PyTorch peers are sampled after the XLA group, in their own group
+(a PyTorch call right after an XLA call stalls on a loaded machine). The matmul peak
+(an N^3 float32 matmul, fastest of 9 calls) is measured before every length and at
+the end; ``frac_matmul_peak`` divides by the largest. Time budget: a variant whose
+time at the previous length, scaled to this one, exceeds ``--max-call-s`` is skipped
+at this and every longer length of its (batch, mode) -- except at the goal points
+(``bench_report.GOAL_*``) -- and the whole sweep stops measuring after
+``--max-total-s``; skips go to ``skipped.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.metadata
 import json
 import os
@@ -57,26 +58,33 @@ class Sweep(NamedTuple):
     heads: int = 8
     dtype: str = "float32"
     samples: int = 7
-    max_call_s: float = 1.0
-    max_total_s: float = 4800.0
+    max_call_s: float = 1.0  # predicted seconds a call above which longer lengths are skipped
+    hard_call_s: float = 15.0  # a warm-up call slower than this is not sampled, goal or not
+    max_total_s: float = 4500.0
     peak_n: int = 2048  # the peak matmul is [N, N] @ [N, N]
 
 
 def full() -> Sweep:
-    return Sweep(tuple(v.name for v in bv.VARIANTS), (1, 8, 64),
+    return Sweep(tuple(v.name for v in bv.VARIANTS if not v.extra), (1, 8, 64),
                  tuple(2**k for k in range(4, 12)), bv.MODES)
 
 
+QUICK_VARIANTS = ("lstm", "lstm_hoist", "lstm_unroll4", "gru", "transformer_einsum",
+                  "transformer_dpa", "flax_lstm", "torch_lstm", "torch_transformer",
+                  "cudnn_lstm", "mingru_assoc_scan", "proto_lstm_vjp")
+
+
 def quick() -> Sweep:
-    return Sweep(tuple(v.name for v in bv.VARIANTS if not v.name.startswith("proto_")), (8,),
-                 (16, 64), bv.MODES, d_in=64, hidden=128, heads=4, samples=7, max_call_s=0.5,
-                 max_total_s=150.0, peak_n=1024)
+    return Sweep(QUICK_VARIANTS, (8,), (16, 64), bv.MODES, d_in=64, hidden=128, heads=4,
+                 max_call_s=0.5, hard_call_s=5.0, max_total_s=120.0, peak_n=1024)
 
 
 class Prepared(NamedTuple):
     run: Callable[[], Any]  # one call, finished when it returns
-    compile_s: float | None
+    compile_s: float | None  # None: not compiled (PyTorch eager)
     mem_bytes: int | None
+    group: str  # variants are sampled round-robin within a group, groups one by one
+    setup: Callable[[], None]  # run before the group's calls (PyTorch: its thread count)
 
 
 def platform_name() -> str:
@@ -100,7 +108,7 @@ def device_name() -> str:
 def prepare(job: bv.Job) -> Prepared:
     """Compile a JAX job ahead of time (timed) or wrap a PyTorch closure."""
     if isinstance(job, bv.TorchJob):
-        return Prepared(job.run, None, None)
+        return Prepared(job.run, None, None, f"torch:{job.threads}", job.setup)
     t0 = time.perf_counter()
     compiled = jax.jit(job.fn).lower(*job.args).compile()
     compile_s = time.perf_counter() - t0
@@ -110,7 +118,8 @@ def prepare(job: bv.Job) -> Prepared:
         mem = int(analysis.argument_size_in_bytes + analysis.output_size_in_bytes
                   + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
     args = job.args
-    return Prepared(lambda: jax.block_until_ready(compiled(*args)), compile_s, mem)
+    return Prepared(lambda: jax.block_until_ready(compiled(*args)), compile_s, mem, "xla",
+                    lambda: None)
 
 
 def time_call(run: Callable[[], Any]) -> float:
@@ -119,12 +128,13 @@ def time_call(run: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
-def matmul_peak(n: int, samples: int = 7) -> float:
-    """FLOP/s of a float32 ``[n, n] @ [n, n]``, median of ``samples`` after a warm-up."""
+def matmul_peak(n: int, samples: int = 9) -> float:
+    """FLOP/s of a float32 ``[n, n] @ [n, n]`` from the fastest of ``samples`` calls after a
+    warm-up: a peak, so the least disturbed call, where the models get their median."""
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
     p = prepare(bv.JaxJob(lambda a, b: a @ b, (a, a)))
     p.run()
-    return 2.0 * n**3 / statistics.median(time_call(p.run) for _ in range(samples))
+    return 2.0 * n**3 / min(time_call(p.run) for _ in range(samples))
 
 
 class Cell(NamedTuple):
@@ -146,25 +156,39 @@ def measure_cell(variants: Sequence[bv.Variant], cell: Cell, sw: Sweep,
     skips: list[dict] = []
     for v in variants:
         try:
-            prepared[v.name] = prepare(v.make(shape, cell.mode))
-            prepared[v.name].run()  # warm-up
+            p = prepare(v.make(shape, cell.mode))
+            p.setup()
+            warm = time_call(p.run)
         except Exception as e:  # a peer that cannot run this shape must not stop the sweep
             skips.append(skip_row(v.name, cell, f"failed: {type(e).__name__}: {e}"[:300]))
+            continue
+        if warm > sw.hard_call_s:
+            skips.append(skip_row(v.name, cell, f"warm-up call took {warm:.1f} s > "
+                                  f"{sw.hard_call_s} s"))
+            continue
+        prepared[v.name] = p
     times: dict[str, list[float]] = {name: [] for name in prepared}
-    for _ in range(sw.samples):
-        for name, p in prepared.items():
-            times[name].append(time_call(p.run))
+    # Round-robin within a group (XLA, PyTorch at each thread count), groups one after
+    # the other: a PyTorch call right after an XLA call, or after one at another
+    # thread count, stalls for up to hundreds of ms on a loaded 2-core machine.
+    for i, group in enumerate(dict.fromkeys(p.group for p in prepared.values())):
+        members = {n: p for n, p in prepared.items() if p.group == group}
+        for p in members.values():
+            p.setup()
+            if i:
+                p.run()  # warm up again, right before this group's samples
+        for _ in range(sw.samples):
+            for name, p in members.items():
+                times[name].append(time_call(p.run))
+    bv.reset_threads()
     rows = []
     for v in variants:
         if v.name not in prepared:
             continue
-        med, best = statistics.median(times[v.name]), min(times[v.name])
+        steps = bv.decode_steps(v, shape) if cell.mode == bv.DECODE else 1  # per token
+        med, best = statistics.median(times[v.name]) / steps, min(times[v.name]) / steps
         flops = bv.model_flops(v, shape, cell.mode)
-        tokens = cell.batch * (bv.DECODE_STEPS if cell.mode == bv.DECODE else cell.length)
-        if cell.mode == bv.DECODE:  # per-token numbers
-            steps = min(bv.DECODE_STEPS, cell.length) if v.family == "transformer" \
-                else bv.DECODE_STEPS
-            med, best, tokens = med / steps, best / steps, cell.batch
+        tokens = cell.batch * (1 if cell.mode == bv.DECODE else cell.length)
         p = prepared[v.name]
         rows.append({
             "variant": v.name, "device": device, "dtype": sw.dtype, "batch": cell.batch,
@@ -187,11 +211,12 @@ def run_sweep(sw: Sweep, log: Callable[[str], None] = print) -> tuple[list[dict]
     """Measure the sweep; lengths ascend in the outer loop so the budget cuts the longest.
 
     Returns:
-      result rows, skip rows, and the matmul peaks measured (FLOP/s, start and end).
+      result rows, skip rows, and the matmul peaks measured (FLOP/s) before every
+      length and at the end: on a shared machine one measurement can catch a busy
+      moment, so ``frac_matmul_peak`` divides by the largest.
     """
     plat, device = platform_name(), device_name()
-    peaks = [matmul_peak(sw.peak_n)]
-    log(f"matmul peak {peaks[0] / 1e9:.1f} GFLOP/s on {device}")
+    peaks: list[float] = []
     start = time.perf_counter()
     rows: list[dict] = []
     skips: list[dict] = []
@@ -199,6 +224,8 @@ def run_sweep(sw: Sweep, log: Callable[[str], None] = print) -> tuple[list[dict]
     stopped: dict[tuple[str, int, str], str] = {}
     variants = [bv.BY_NAME[n] for n in sw.variants]
     for length in sw.lengths:
+        peaks.append(matmul_peak(sw.peak_n))
+        log(f"matmul peak {peaks[-1] / 1e9:.1f} GFLOP/s on {device}")
         for batch in sw.batches:
             for mode in sw.modes:
                 cell = Cell(batch, length, mode)
@@ -262,7 +289,8 @@ def env_info(sw: Sweep, peaks: list[float], wall_s: float, argv: Sequence[str]) 
         "versions": {name: _version(name) for name in ("jax", "jaxlib", "flax", "numpy",
                                                        "torch", "seq2seq_jax")},
         "env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "OMP_NUM_THREADS",
-                                                   "MKL_NUM_THREADS", "JAX_PLATFORMS")},
+                                                   "OMP_WAIT_POLICY", "MKL_NUM_THREADS",
+                                                   "JAX_PLATFORMS")},
         "loadavg_at_end": os.getloadavg(), "matmul_peak_gflops": [p / 1e9 for p in peaks],
         "wall_s": round(wall_s, 1), "argv": list(argv), "sweep": sw._asdict()}
     try:
@@ -284,13 +312,6 @@ def _version(name: str) -> str | None:
         return None
 
 
-def write_csv(path: Path, rows: list[dict], columns: Sequence[str]) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(columns))
-        w.writeheader()
-        w.writerows(rows)
-
-
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sweep]:
     p = argparse.ArgumentParser(prog="seq2seq-jax bench", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, type=Path, help="output directory")
@@ -300,13 +321,15 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sweep]:
     p.add_argument("--lengths", help="comma-separated, e.g. 16,64,256")
     p.add_argument("--modes", help="comma-separated of: " + ", ".join(bv.MODES))
     for name, typ in (("d-in", int), ("hidden", int), ("heads", int), ("samples", int),
-                      ("max-call-s", float), ("max-total-s", float), ("peak-n", int)):
+                      ("max-call-s", float), ("hard-call-s", float), ("max-total-s", float),
+                      ("peak-n", int)):
         p.add_argument(f"--{name}", type=typ)
     p.add_argument("--dtype", choices=("float32", "bfloat16"))
     p.add_argument("--no-plots", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite report.md and the plots from DIR's csv and env.json")
     args = p.parse_args(argv)
     sw = quick() if args.quick else full()
-    ints = lambda s: tuple(int(x) for x in s.split(","))  # noqa: E731
     over: dict[str, Any] = {}
     if args.variants:
         unknown = set(args.variants.split(",")) - set(bv.BY_NAME)
@@ -320,9 +343,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sweep]:
         over["modes"] = modes
     for name in ("batches", "lengths"):
         if getattr(args, name):
-            over[name] = ints(getattr(args, name))
-    for name in ("d_in", "hidden", "heads", "samples", "max_call_s", "max_total_s", "peak_n",
-                 "dtype"):
+            over[name] = tuple(int(x) for x in getattr(args, name).split(","))
+    for name in ("d_in", "hidden", "heads", "samples", "max_call_s", "hard_call_s",
+                 "max_total_s", "peak_n", "dtype"):
         if getattr(args, name) is not None:
             over[name] = getattr(args, name)
     return args, sw._replace(**over)
@@ -337,15 +360,26 @@ def bench_main(argv: list[str] | None = None) -> int:
     Returns:
       The exit status (0).
     """
+    if argv and argv[0] == "--":  # ``seq2seq-jax bench -- --quick ...`` passes the separator on
+        argv = argv[1:]
     args, sw = parse_args(argv)
+    if args.report_only:
+        return bench_report.rewrite_report(args.out)
+    # PyTorch's OpenMP workers spin after each parallel region; on a loaded 2-core machine
+    # that made torch.nn.LSTM 7x slower than with passive waits. It takes effect only if
+    # torch was not imported yet; env.json records the setting and whether it was.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    torch_was_imported = "torch" in sys.modules
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows, skips, peaks = run_sweep(sw)
     wall = time.perf_counter() - t0
-    write_csv(out / "results.csv", rows, COLUMNS)
-    write_csv(out / "skipped.csv", skips, SKIP_COLUMNS)
+    bench_report.write_csv(out / "results.csv", rows, COLUMNS)
+    bench_report.write_csv(out / "skipped.csv", skips, SKIP_COLUMNS)
     env = env_info(sw, peaks, wall, sys.argv[1:] if argv is None else argv)
+    env["command"] = " ".join(sys.argv if argv is None else ["seq2seq-jax bench", *argv])
+    env["torch_imported_before_omp_setting"] = torch_was_imported
     (out / "env.json").write_text(json.dumps(env, indent=2) + "\n")
     bench_report.write_report(out, rows, skips, env, plots=not args.no_plots)
     print(f"wrote {out} in {wall:.0f} s")

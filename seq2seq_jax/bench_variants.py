@@ -51,6 +51,8 @@ class JaxJob(NamedTuple):
 
 class TorchJob(NamedTuple):
     run: Callable[[], None]  # one eager step, synchronised
+    threads: int  # torch.set_num_threads before its calls
+    setup: Callable[[], None]  # sets them
 
 
 Job = JaxJob | TorchJob
@@ -68,6 +70,7 @@ class Variant:
       modes: the modes it supports.
       goal: measured at the goal points even past the time budget.
       needs: ``platform -> None`` when it can run, else the reason it is skipped.
+      extra: left out of the default sweep (name it in ``--variants``).
     """
 
     name: str
@@ -77,6 +80,7 @@ class Variant:
     modes: tuple[str, ...] = (FORWARD, TRAIN)
     goal: bool = False
     needs: Callable[[str], str | None] = lambda platform: None
+    extra: bool = False
 
 
 def model_flops(v: Variant, s: Shape, mode: str) -> float:
@@ -87,6 +91,11 @@ def model_flops(v: Variant, s: Shape, mode: str) -> float:
             return s.batch * (24.0 * s.hidden**2 + 4.0 * s.length * s.hidden)
         return v.flops(s._replace(length=1))
     return v.flops(s) * (3.0 if mode == TRAIN else 1.0)
+
+
+def decode_steps(v: Variant, s: Shape) -> int:
+    """Tokens one decode call runs (``DECODE_STEPS``; fewer when the cache is shorter)."""
+    return min(DECODE_STEPS, s.length) if v.family == "transformer" else DECODE_STEPS
 
 
 def lstm_flops(s: Shape) -> float:
@@ -103,7 +112,6 @@ def mingru_flops(s: Shape) -> float:
 
 def transformer_flops(s: Shape) -> float:
     return s.length * s.batch * (24.0 * s.hidden**2 + 4.0 * s.length * s.hidden)
-
 
 
 # ---------------------------------------------------------------- JAX helpers
@@ -299,10 +307,24 @@ def torch_missing(platform: str) -> str | None:
     return None if platform == "cpu" else "torch peers run on the CPU build only"
 
 
-def _torch_job(module: Any, x: Any, mode: str) -> TorchJob:
+_TORCH_DEFAULT_THREADS: list[int] = []
+
+
+def reset_threads() -> None:
+    """Give PyTorch back the thread count it started with."""
+    if _TORCH_DEFAULT_THREADS:
+        import torch
+        torch.set_num_threads(_TORCH_DEFAULT_THREADS[0])
+
+
+def _torch_job(module: Any, x: Any, mode: str, threads: int | None) -> TorchJob:
     """Forward under ``no_grad`` (as JAX's forward keeps no residuals), or a train step:
-    zero the grads, sum the outputs, backward."""
+    zero the grads, sum the outputs, backward; at ``threads`` (None: PyTorch's default)."""
     import torch
+
+    if not _TORCH_DEFAULT_THREADS:
+        _TORCH_DEFAULT_THREADS.append(torch.get_num_threads())
+    n = threads or _TORCH_DEFAULT_THREADS[0]
 
     def out(y: Any) -> Any:
         return y[0] if isinstance(y, tuple) else y
@@ -315,62 +337,145 @@ def _torch_job(module: Any, x: Any, mode: str) -> TorchJob:
         module.zero_grad(set_to_none=True)
         out(module(x)).float().sum().backward()
 
-    return TorchJob(forward if mode == FORWARD else train)
+    return TorchJob(forward if mode == FORWARD else train, n, lambda: torch.set_num_threads(n))
 
 
-def _torch_dtype(s: Shape) -> Any:
-    import torch
-    return torch.bfloat16 if s.dtype == "bfloat16" else torch.float32
+def torch_peer(kind: str, threads: int | None) -> Callable[[Shape, str], Job]:
+    """``torch.nn.LSTM(I, H, batch_first=True)`` (``kind="lstm"``) or
+    ``torch.nn.TransformerEncoderLayer`` (pre-norm, ReLU, F = 4H, no dropout; in eval
+    mode its forward takes PyTorch's fused "fast path")."""
+    def make(s: Shape, mode: str) -> Job:
+        import torch
+
+        torch.manual_seed(0)
+        dtype = torch.bfloat16 if s.dtype == "bfloat16" else torch.float32
+        if kind == "lstm":
+            m: Any = torch.nn.LSTM(s.d_in, s.hidden, batch_first=True)
+        else:
+            m = torch.nn.TransformerEncoderLayer(s.hidden, s.heads, 4 * s.hidden, dropout=0.0,
+                                                 batch_first=True, norm_first=True)
+        m = m.to(dtype).train(mode != FORWARD)
+        x = torch.randn(s.batch, s.length, s.d_in if kind == "lstm" else s.hidden, dtype=dtype)
+        return _torch_job(m, x, mode, threads)
+    return make
 
 
-def torch_lstm(s: Shape, mode: str) -> Job:
-    import torch
-
-    torch.manual_seed(0)
-    m = torch.nn.LSTM(s.d_in, s.hidden, batch_first=True).to(_torch_dtype(s))
-    m.train(mode != FORWARD)
-    return _torch_job(m, torch.randn(s.batch, s.length, s.d_in, dtype=_torch_dtype(s)), mode)
+# ---------------------------------------------------------------- prototypes for lstm.py
 
 
-def torch_transformer(s: Shape, mode: str) -> Job:
-    """``torch.nn.TransformerEncoderLayer``: pre-norm, ReLU, F = 4H, no dropout (in
-    eval mode its forward takes PyTorch's fused "fast path")."""
-    import torch
+def _lstm_scan(w_h: Array, xw: Array, m: Array) -> tuple[Array, tuple[Array, ...]]:
+    """The hoisted LSTM recurrence, time-major: ``xw: [T, B, 4H]``, ``m: [T, B, 1]``.
 
-    torch.manual_seed(0)
-    m = torch.nn.TransformerEncoderLayer(s.hidden, s.heads, 4 * s.hidden, dropout=0.0,
-                                         batch_first=True, norm_first=True)
-    m = m.to(_torch_dtype(s))
-    m.train(mode != FORWARD)
-    x = torch.randn(s.batch, s.length, s.hidden, dtype=_torch_dtype(s))
-    return _torch_job(m, x, mode)
+    Returns outputs ``[T, B, H]`` (zero where masked) and the residuals the
+    backward pass needs: activations ``[T, B, 4H]``, ``tanh(c_t)``, ``h_{t-1}``,
+    ``c_{t-1}`` (each ``[T, B, H]``).
+    """
+    def step(carry: tuple[Array, Array], inp: tuple[Array, Array]) -> Any:
+        h, c = carry
+        xw_t, m_t = inp
+        i, f, u, o = jnp.split(xw_t + h @ w_h, 4, axis=-1)
+        i, f, u, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(u), jax.nn.sigmoid(o)
+        c_new = f * c + i * u
+        tc = jnp.tanh(c_new)
+        h_new = o * tc
+        carry = (jnp.where(m_t, h_new, h), jnp.where(m_t, c_new, c))
+        return carry, (jnp.where(m_t, h_new, 0.0), jnp.concatenate([i, f, u, o], -1), tc, h, c)
+
+    zeros = jnp.zeros((*xw.shape[1:-1], w_h.shape[0]), xw.dtype)
+    y, *res = jax.lax.scan(step, (zeros, zeros), (xw, m))[1]
+    return y, tuple(res)
+
+
+@jax.custom_vjp
+def lstm_layer_vjp(w_x: Array, w_h: Array, b: Array, x: Array, m: Array) -> Array:
+    """A masked LSTM layer, time-major (``x: [T, B, I]``, ``m: [T, B, 1]`` -> ``[T, B, H]``;
+    ``B`` may be any number of axes, none for one example),
+    whose backward pass keeps the weight gradients out of the loop: the reverse scan
+    emits only the gate gradients ``dG: [T, B, 4H]``, and ``dW_h = H_prev^T dG``,
+    ``dW_x = X^T dG`` are each one large matmul after it (as cuDNN does), instead of a
+    rank-B update of the ``[H, 4H]`` accumulator at every step."""
+    return _lstm_scan(w_h, x @ w_x + b, m)[0]
+
+
+def _lstm_vjp_fwd(w_x: Array, w_h: Array, b: Array, x: Array, m: Array) -> Any:
+    y, res = _lstm_scan(w_h, x @ w_x + b, m)
+    return y, (w_x, w_h, x, m, *res)
+
+
+def _lstm_vjp_bwd(res: tuple[Array, ...], dy: Array) -> tuple[Array | None, ...]:
+    w_x, w_h, x, m, act, tc, h_prev, c_prev = res
+
+    def step(carry: tuple[Array, Array], inp: tuple[Array, ...]) -> Any:
+        dh, dc = carry
+        dy_t, act_t, tc_t, c_t, m_t = inp
+        i, f, u, o = jnp.split(act_t, 4, axis=-1)
+        dh_new = jnp.where(m_t, dy_t + dh, 0.0)
+        dc_new = jnp.where(m_t, dc, 0.0) + dh_new * o * (1.0 - tc_t * tc_t)
+        dg = jnp.concatenate([dc_new * u * i * (1.0 - i), dc_new * c_t * f * (1.0 - f),
+                              dc_new * i * (1.0 - u * u), dh_new * tc_t * o * (1.0 - o)], -1)
+        carry = (dg @ w_h.T + jnp.where(m_t, 0.0, dh), dc_new * f + jnp.where(m_t, 0.0, dc))
+        return carry, dg
+
+    zeros = jnp.zeros_like(dy[0])
+    dg = jax.lax.scan(step, (zeros, zeros), (dy, act, tc, c_prev, m), reverse=True)[1]
+    def flat(a: Array) -> Array:  # [T, ..., F] -> [T * ..., F]: the weight gradients are
+        return a.reshape(-1, a.shape[-1])  # one GEMM over every step and example
+
+    return (flat(x).T @ flat(dg), flat(h_prev).T @ flat(dg), flat(dg).sum(0), dg @ w_x.T, None)
+
+
+lstm_layer_vjp.defvjp(_lstm_vjp_fwd, _lstm_vjp_bwd)
+
+
+def proto_apply(p: Params, x: Array, m: Array) -> Array:
+    """``lstm_layer_vjp`` with ``lstm.lstm_init`` params, batch-major like the others:
+    ``x: [B, T, I]``, ``m: [B, T]`` -> ``[B, T, H]``, as ``lstm.encode`` vmapped."""
+    w = [p[k].astype(x.dtype) for k in ("w_x", "w_h", "b")]
+    return lstm_layer_vjp(*w, x.swapaxes(0, 1), m.T[..., None]).swapaxes(0, 1)
+
+
+def proto_apply_vmap(p: Params, x: Array, m: Array) -> Array:
+    """The same layer written per example (``x: [T, I]``), as lstm.py would hold it,
+    vmapped over the batch at the boundary."""
+    w = [p[k].astype(x.dtype) for k in ("w_x", "w_h", "b")]
+    return jax.vmap(lambda xi, mi: lstm_layer_vjp(*w, xi, mi[:, None]))(x, m)
+
+
+def proto_lstm_vjp(apply: Callable[..., Array]) -> Callable[[Shape, str], Job]:
+    def make(s: Shape, mode: str) -> Job:
+        params = lstm.lstm_init(jax.random.PRNGKey(0), s.d_in, s.hidden)
+        return jax_job(apply, params, *_inputs(s, s.d_in), mode)
+    return make
 
 
 # ---------------------------------------------------------------- the registry
 
 
-def _v(name: str, family: str, make: Callable[[Shape, str], Job], flops: Callable[[Shape], float],
-       **kw: Any) -> Variant:
-    return Variant(name, family, make, flops, **kw)
-
-
-
+_TF = transformer_flops
 VARIANTS: tuple[Variant, ...] = (
-    _v("lstm", "lstm", project_rnn("lstm", False, 1), lstm_flops, modes=MODES, goal=True),
-    _v("lstm_hoist", "lstm", project_rnn("lstm", True, 1), lstm_flops, goal=True),
-    _v("lstm_unroll8", "lstm", project_rnn("lstm", False, 8), lstm_flops, goal=True),
-    _v("lstm_hoist_unroll8", "lstm", project_rnn("lstm", True, 8), lstm_flops, goal=True),
-    _v("gru", "gru", project_rnn("gru", False, 1), gru_flops),
-    _v("transformer_einsum", "transformer", project_transformer("einsum"), transformer_flops,
-       modes=MODES, goal=True),
-    _v("transformer_dpa", "transformer", project_transformer("dot_product_attention"),
-       transformer_flops, modes=MODES, goal=True),
-    _v("flax_lstm", "lstm", flax_lstm, lstm_flops, goal=True),
-    _v("torch_lstm", "lstm", torch_lstm, lstm_flops, goal=True, needs=torch_missing),
-    _v("torch_transformer", "transformer", torch_transformer, transformer_flops, goal=True,
-       needs=torch_missing),
-    _v("cudnn_lstm", "lstm", cudnn_lstm, lstm_flops, goal=True, needs=gpu_only),
-    _v("mingru_assoc_scan", "mingru", mingru, mingru_flops),
+    Variant("lstm", "lstm", project_rnn("lstm", False, 1), lstm_flops, MODES, goal=True),
+    Variant("lstm_hoist", "lstm", project_rnn("lstm", True, 1), lstm_flops, goal=True),
+    Variant("lstm_unroll4", "lstm", project_rnn("lstm", False, 4), lstm_flops, goal=True),
+    Variant("lstm_hoist_unroll4", "lstm", project_rnn("lstm", True, 4), lstm_flops, goal=True),
+    Variant("gru", "gru", project_rnn("gru", False, 1), gru_flops),
+    Variant("transformer_einsum", "transformer", project_transformer("einsum"), _TF, MODES,
+            goal=True),
+    Variant("transformer_dpa", "transformer", project_transformer("dot_product_attention"), _TF,
+            MODES, goal=True),
+    Variant("flax_lstm", "lstm", flax_lstm, lstm_flops, goal=True),
+    Variant("torch_lstm", "lstm", torch_peer("lstm", None), lstm_flops, goal=True,
+            needs=torch_missing),
+    Variant("torch_lstm_1thread", "lstm", torch_peer("lstm", 1), lstm_flops, goal=True,
+            needs=torch_missing, extra=True),
+    Variant("torch_transformer", "transformer", torch_peer("transformer", None), _TF, goal=True,
+            needs=torch_missing),
+    Variant("torch_transformer_1thread", "transformer", torch_peer("transformer", 1), _TF,
+            goal=True, needs=torch_missing, extra=True),
+    Variant("cudnn_lstm", "lstm", cudnn_lstm, lstm_flops, goal=True, needs=gpu_only),
+    Variant("mingru_assoc_scan", "mingru", mingru, mingru_flops),
+    Variant("proto_lstm_vjp", "lstm", proto_lstm_vjp(proto_apply), lstm_flops, goal=True),
+    Variant("proto_lstm_vjp_vmap", "lstm", proto_lstm_vjp(proto_apply_vmap), lstm_flops,
+            goal=True),
 )
 
 BY_NAME = {v.name: v for v in VARIANTS}

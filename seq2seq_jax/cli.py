@@ -82,8 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--temperature", type=float, default=None)
     pr.add_argument("--attention-plot", default=None, help="PNG heatmap of the first input")
     pr.add_argument("--truncate", action="store_true", help="cut over-long inputs")
-    b = sub.add_parser("bench", help="time the scan against self-attention")
-    b.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("bench", help="time the scan against self-attention (--quick, --out DIR)",
+                   add_help=False)
     return p
 
 
@@ -112,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from seq2seq_jax.model_config import ConfigError
 
     try:
+        if argv and argv[0] == "bench":
+            from seq2seq_jax.bench import bench_main
+            return bench_main(argv[1:])
         if argv and argv[0] == "train":
             fv = _train_flags(argv[1:])
             commands.run_train(fv.config, fv.workdir)
@@ -124,9 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  beam=args.beam, sample=args.sample,
                                  temperature=args.temperature,
                                  attention_plot=args.attention_plot, truncate=args.truncate)
-        elif args.command == "bench":
-            from seq2seq_jax.bench import bench_main
-            return bench_main(args.rest)
         return 0
     except (UsageError, ConfigError, DataError, FileNotFoundError) as e:
         print(f"seq2seq-jax: error: {e}", file=sys.stderr)

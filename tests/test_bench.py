@@ -98,13 +98,15 @@ def test_prototype_lstm_matches_the_project_encoder_with_padding():
         enc = {"layers": [{"fwd": p}]}
         return jax.vmap(lambda xi, mi: lstm.encode(enc, "lstm", xi, mi)[0])(x, m)
 
-    proto = bv.proto_lstm_vjp(s, bv.TRAIN)
-    assert isinstance(proto, bv.JaxJob)
-    (loss_a, grad_a) = bv.sum_loss_grad(project)(params, x, mask)
-    (loss_b, grad_b) = proto.fn(params, x, mask)
-    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
-    for k in params:
-        np.testing.assert_allclose(grad_a[k], grad_b[k], rtol=1e-4, atol=1e-5)
-    dx_a = jax.grad(lambda x: project(params, x, mask).sum())(x)
-    dx_b = jax.grad(lambda x: bv.proto_apply(params, x, mask).sum())(x)
-    np.testing.assert_allclose(dx_a, dx_b, rtol=1e-4, atol=1e-5)
+    def grads(apply):  # w.r.t. params and x
+        return jax.jit(jax.value_and_grad(lambda p, x: apply(p, x, mask).sum(), (0, 1)))(
+            params, x)
+
+    loss_a, (dp_a, dx_a) = grads(project)
+    for proto in (bv.proto_apply, bv.proto_apply_vmap):
+        loss_b, (dp_b, dx_b) = grads(proto)
+        np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
+        for k in params:
+            np.testing.assert_allclose(dp_a[k], dp_b[k], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(dx_a, dx_b, rtol=1e-4, atol=1e-5)
+        assert np.all(np.asarray(dx_b)[2, 2:] == 0)  # padding gets no gradient

@@ -197,3 +197,15 @@ def test_missing_workdir_and_input(tmp_path, trained, capsys):
 
 def test_cpu_only_environment():
     assert os.environ.get("JAX_PLATFORMS", "cpu") == "cpu"
+
+
+def test_bench_subcommand_passes_every_option_through(monkeypatch):
+    seen = {}
+
+    def fake_bench_main(argv):
+        seen["argv"] = argv
+        return 0
+
+    monkeypatch.setattr("seq2seq_jax.bench.bench_main", fake_bench_main)
+    assert cli.main(["bench", "--quick", "--out", "somewhere"]) == 0
+    assert seen["argv"] == ["--quick", "--out", "somewhere"]
