@@ -71,7 +71,7 @@ def full() -> Sweep:
 
 QUICK_VARIANTS = ("lstm", "lstm_hoist", "lstm_unroll4", "gru", "transformer_einsum",
                   "transformer_dpa", "flax_lstm", "torch_lstm", "torch_transformer",
-                  "cudnn_lstm", "mingru_assoc_scan", "proto_lstm_vjp")
+                  "cudnn_lstm", "mingru_assoc_scan", "lstm_fused")
 
 
 def quick() -> Sweep:

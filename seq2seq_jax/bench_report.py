@@ -149,8 +149,7 @@ def _verdict(values: Sequence[float | None], target: float) -> str:
 
 OURS = (("project LSTM, defaults (`lstm`)", ("lstm",)),
         ("project LSTM, best of hoist × unroll", PROJECT_LSTMS),
-        ("prototype (`proto_lstm_vjp`, batched or `_vmap`)",
-         ("proto_lstm_vjp", "proto_lstm_vjp_vmap")))
+        ("project LSTM, `impl=\"fused\"` (`lstm_fused`)", ("lstm_fused",)))
 TORCH_LSTMS = ("torch_lstm", "torch_lstm_1thread")
 TORCH_TRANSFORMERS = ("torch_transformer", "torch_transformer_1thread")
 

@@ -144,7 +144,8 @@ def jax_job(apply: Callable[..., Array], params: Params, x: Array, mask: Array,
 # ---------------------------------------------------------------- the project's layers
 
 
-def project_rnn(cell: str, hoist: bool, unroll: int) -> Callable[[Shape, str], Job]:
+def project_rnn(cell: str, hoist: bool, unroll: int,
+                impl: str = "scan") -> Callable[[Shape, str], Job]:
     """The project's one-layer encoder (``lstm.encode``), vmapped over the batch."""
     def make(s: Shape, mode: str) -> Job:
         params = lstm.encoder_init(jax.random.PRNGKey(0), cell, s.d_in, s.hidden, 1, False)
@@ -153,7 +154,7 @@ def project_rnn(cell: str, hoist: bool, unroll: int) -> Callable[[Shape, str], J
 
         def apply(p: Params, x: Array, m: Array) -> Array:
             def enc(xi: Array, mi: Array) -> Array:
-                return lstm.encode(p, cell, xi, mi, hoist=hoist, unroll=unroll)[0]
+                return lstm.encode(p, cell, xi, mi, hoist=hoist, unroll=unroll, impl=impl)[0]
             return jax.vmap(enc)(x, m)  # [B, T, H]
 
         return jax_job(apply, params, *_inputs(s, s.d_in), mode)
@@ -360,94 +361,6 @@ def torch_peer(kind: str, threads: int | None) -> Callable[[Shape, str], Job]:
     return make
 
 
-# ---------------------------------------------------------------- prototypes for lstm.py
-
-
-def _lstm_scan(w_h: Array, xw: Array, m: Array) -> tuple[Array, tuple[Array, ...]]:
-    """The hoisted LSTM recurrence, time-major: ``xw: [T, B, 4H]``, ``m: [T, B, 1]``.
-
-    Returns outputs ``[T, B, H]`` (zero where masked) and the residuals the
-    backward pass needs: activations ``[T, B, 4H]``, ``tanh(c_t)``, ``h_{t-1}``,
-    ``c_{t-1}`` (each ``[T, B, H]``).
-    """
-    def step(carry: tuple[Array, Array], inp: tuple[Array, Array]) -> Any:
-        h, c = carry
-        xw_t, m_t = inp
-        i, f, u, o = jnp.split(xw_t + h @ w_h, 4, axis=-1)
-        i, f, u, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(u), jax.nn.sigmoid(o)
-        c_new = f * c + i * u
-        tc = jnp.tanh(c_new)
-        h_new = o * tc
-        carry = (jnp.where(m_t, h_new, h), jnp.where(m_t, c_new, c))
-        return carry, (jnp.where(m_t, h_new, 0.0), jnp.concatenate([i, f, u, o], -1), tc, h, c)
-
-    zeros = jnp.zeros((*xw.shape[1:-1], w_h.shape[0]), xw.dtype)
-    y, *res = jax.lax.scan(step, (zeros, zeros), (xw, m))[1]
-    return y, tuple(res)
-
-
-@jax.custom_vjp
-def lstm_layer_vjp(w_x: Array, w_h: Array, b: Array, x: Array, m: Array) -> Array:
-    """A masked LSTM layer, time-major (``x: [T, B, I]``, ``m: [T, B, 1]`` -> ``[T, B, H]``;
-    ``B`` may be any number of axes, none for one example),
-    whose backward pass keeps the weight gradients out of the loop: the reverse scan
-    emits only the gate gradients ``dG: [T, B, 4H]``, and ``dW_h = H_prev^T dG``,
-    ``dW_x = X^T dG`` are each one large matmul after it (as cuDNN does), instead of a
-    rank-B update of the ``[H, 4H]`` accumulator at every step."""
-    return _lstm_scan(w_h, x @ w_x + b, m)[0]
-
-
-def _lstm_vjp_fwd(w_x: Array, w_h: Array, b: Array, x: Array, m: Array) -> Any:
-    y, res = _lstm_scan(w_h, x @ w_x + b, m)
-    return y, (w_x, w_h, x, m, *res)
-
-
-def _lstm_vjp_bwd(res: tuple[Array, ...], dy: Array) -> tuple[Array | None, ...]:
-    w_x, w_h, x, m, act, tc, h_prev, c_prev = res
-
-    def step(carry: tuple[Array, Array], inp: tuple[Array, ...]) -> Any:
-        dh, dc = carry
-        dy_t, act_t, tc_t, c_t, m_t = inp
-        i, f, u, o = jnp.split(act_t, 4, axis=-1)
-        dh_new = jnp.where(m_t, dy_t + dh, 0.0)
-        dc_new = jnp.where(m_t, dc, 0.0) + dh_new * o * (1.0 - tc_t * tc_t)
-        dg = jnp.concatenate([dc_new * u * i * (1.0 - i), dc_new * c_t * f * (1.0 - f),
-                              dc_new * i * (1.0 - u * u), dh_new * tc_t * o * (1.0 - o)], -1)
-        carry = (dg @ w_h.T + jnp.where(m_t, 0.0, dh), dc_new * f + jnp.where(m_t, 0.0, dc))
-        return carry, dg
-
-    zeros = jnp.zeros_like(dy[0])
-    dg = jax.lax.scan(step, (zeros, zeros), (dy, act, tc, c_prev, m), reverse=True)[1]
-    def flat(a: Array) -> Array:  # [T, ..., F] -> [T * ..., F]: the weight gradients are
-        return a.reshape(-1, a.shape[-1])  # one GEMM over every step and example
-
-    return (flat(x).T @ flat(dg), flat(h_prev).T @ flat(dg), flat(dg).sum(0), dg @ w_x.T, None)
-
-
-lstm_layer_vjp.defvjp(_lstm_vjp_fwd, _lstm_vjp_bwd)
-
-
-def proto_apply(p: Params, x: Array, m: Array) -> Array:
-    """``lstm_layer_vjp`` with ``lstm.lstm_init`` params, batch-major like the others:
-    ``x: [B, T, I]``, ``m: [B, T]`` -> ``[B, T, H]``, as ``lstm.encode`` vmapped."""
-    w = [p[k].astype(x.dtype) for k in ("w_x", "w_h", "b")]
-    return lstm_layer_vjp(*w, x.swapaxes(0, 1), m.T[..., None]).swapaxes(0, 1)
-
-
-def proto_apply_vmap(p: Params, x: Array, m: Array) -> Array:
-    """The same layer written per example (``x: [T, I]``), as lstm.py would hold it,
-    vmapped over the batch at the boundary."""
-    w = [p[k].astype(x.dtype) for k in ("w_x", "w_h", "b")]
-    return jax.vmap(lambda xi, mi: lstm_layer_vjp(*w, xi, mi[:, None]))(x, m)
-
-
-def proto_lstm_vjp(apply: Callable[..., Array]) -> Callable[[Shape, str], Job]:
-    def make(s: Shape, mode: str) -> Job:
-        params = lstm.lstm_init(jax.random.PRNGKey(0), s.d_in, s.hidden)
-        return jax_job(apply, params, *_inputs(s, s.d_in), mode)
-    return make
-
-
 # ---------------------------------------------------------------- the registry
 
 
@@ -473,8 +386,7 @@ VARIANTS: tuple[Variant, ...] = (
             goal=True, needs=torch_missing, extra=True),
     Variant("cudnn_lstm", "lstm", cudnn_lstm, lstm_flops, goal=True, needs=gpu_only),
     Variant("mingru_assoc_scan", "mingru", mingru, mingru_flops),
-    Variant("proto_lstm_vjp", "lstm", proto_lstm_vjp(proto_apply), lstm_flops, goal=True),
-    Variant("proto_lstm_vjp_vmap", "lstm", proto_lstm_vjp(proto_apply_vmap), lstm_flops,
+    Variant("lstm_fused", "lstm", project_rnn("lstm", True, 1, "fused"), lstm_flops,
             goal=True),
 )
 

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax import nn
+from seq2seq_jax import lstm_fused, nn
 
 Array = jax.Array
 Params = dict[str, Any]
@@ -156,7 +156,8 @@ def masked_update(mask: Array, new: State, old: State) -> State:
 
 
 def scan_layer(cell: Cell, params: Params, x: Array, mask: Array, *, reverse: bool = False,
-               hoist: bool = False, unroll: int = 1) -> tuple[Array, State]:
+               hoist: bool = False, unroll: int = 1,
+               remat: bool = False, impl: str = "scan") -> tuple[Array, State]:
     """Run one recurrent layer over a sequence with ``lax.scan``.
 
     Args:
@@ -171,10 +172,24 @@ def scan_layer(cell: Cell, params: Params, x: Array, mask: Array, *, reverse: bo
       hoist: compute the input projection for all steps in one matmul before
         the scan, leaving only ``h @ W_h`` inside it.
       unroll: ``lax.scan`` unroll factor.
+      remat: wrap the step in ``jax.checkpoint``, so the backward pass recomputes
+        the gate activations from the carried state instead of storing them.
+      impl: "scan" (the step above, differentiated by JAX) or "fused" (LSTM only:
+        ``lstm_fused.lstm_layer``, the input projection hoisted and a hand-written
+        backward pass that computes the weight gradients after the loop; its
+        gradient needs the layer to run under ``jax.vmap``; ``hoist``, ``unroll``
+        and ``remat`` do not apply).
 
     Returns:
       outputs ``[S, H]`` and the final state.
     """
+    if impl == "fused":
+        if cell.step is not lstm_step:
+            raise ValueError("impl='fused' is implemented for the LSTM cell only")
+        y, h, c = lstm_fused.lstm_layer(params, x, mask, reverse=reverse)
+        return y, LSTMState(h, c)
+    if impl != "scan":
+        raise ValueError(f"unknown impl {impl!r}; choose 'scan' or 'fused'")
     hidden = params["w_h"].shape[0]
     state0 = cell.zero_state(hidden, x.dtype)
     if hoist:
@@ -190,6 +205,8 @@ def scan_layer(cell: Cell, params: Params, x: Array, mask: Array, *, reverse: bo
         state = masked_update(mt, new, state)
         return state, jnp.where(mt, new.h, jnp.zeros_like(new.h))
 
+    if remat:
+        body = jax.checkpoint(body)
     final, outputs = jax.lax.scan(body, state0, (inputs, mask), reverse=reverse, unroll=unroll)
     return outputs, final
 
@@ -217,7 +234,8 @@ def concat_states(a: State, b: State) -> State:
 
 def encode(params: Params, cell: str, x: Array, mask: Array, *, dropout: float = 0.0,
            key: Array | None = None, hoist: bool = False,
-           unroll: int = 1) -> tuple[Array, list[State]]:
+           unroll: int = 1, remat: bool = False,
+           impl: str = "scan") -> tuple[Array, list[State]]:
     """A multi-layer, optionally bidirectional recurrent encoder.
 
     Args:
@@ -227,7 +245,7 @@ def encode(params: Params, cell: str, x: Array, mask: Array, *, dropout: float =
       mask: ``[S]`` bool, True at real tokens.
       dropout: rate applied to each layer's outputs before the next layer.
       key: dropout key, or None for no dropout.
-      hoist, unroll: see ``scan_layer``.
+      hoist, unroll, remat, impl: see ``scan_layer``.
 
     Returns:
       top-layer outputs ``[S, H * dirs]`` (forward and backward concatenated,
@@ -241,10 +259,10 @@ def encode(params: Params, cell: str, x: Array, mask: Array, *, dropout: float =
     for i, layer in enumerate(layers):
         if i > 0:
             x = nn.dropout(keys[i], x, dropout)
-        out, final = scan_layer(c, layer["fwd"], x, mask, hoist=hoist, unroll=unroll)
+        opts = dict(hoist=hoist, unroll=unroll, remat=remat, impl=impl)
+        out, final = scan_layer(c, layer["fwd"], x, mask, **opts)
         if "bwd" in layer:
-            out_b, final_b = scan_layer(c, layer["bwd"], x, mask, reverse=True, hoist=hoist,
-                                        unroll=unroll)
+            out_b, final_b = scan_layer(c, layer["bwd"], x, mask, reverse=True, **opts)
             out = jnp.concatenate([out, out_b], axis=-1)
             final = concat_states(final, final_b)
         finals.append(final)

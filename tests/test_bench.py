@@ -1,5 +1,5 @@
 """The benchmark harness end to end on a tiny setting, its skip rule, the report's
-arithmetic, and the prototype LSTM against the project's."""
+arithmetic."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import csv
 import json
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
-from seq2seq_jax import bench, bench_report, lstm
+from seq2seq_jax import bench, bench_report
 from seq2seq_jax import bench_variants as bv
 
 TINY = ["--batches", "2", "--d-in", "8", "--hidden", "16", "--heads", "2", "--peak-n", "64"]
@@ -86,27 +84,3 @@ def test_goal_ratio_uses_the_faster_peer_and_reports_misses():
     assert r is not None and r.median == pytest.approx(0.5) and r.min == pytest.approx(0.5)
     assert r.peer == "torch_lstm_1thread"
     assert "**missed** at 1 of 1" in bench_report._goal_row("g", [r])
-
-
-def test_prototype_lstm_matches_the_project_encoder_with_padding():
-    s = bv.Shape(3, 7, 5, 6, 2, "float32")
-    params = lstm.lstm_init(jax.random.PRNGKey(0), s.d_in, s.hidden)
-    x = jax.random.normal(jax.random.PRNGKey(1), (s.batch, s.length, s.d_in))
-    mask = jnp.asarray(np.arange(s.length)[None] < np.array([[7], [4], [2]]))
-
-    def project(p, x, m):
-        enc = {"layers": [{"fwd": p}]}
-        return jax.vmap(lambda xi, mi: lstm.encode(enc, "lstm", xi, mi)[0])(x, m)
-
-    def grads(apply):  # w.r.t. params and x
-        return jax.jit(jax.value_and_grad(lambda p, x: apply(p, x, mask).sum(), (0, 1)))(
-            params, x)
-
-    loss_a, (dp_a, dx_a) = grads(project)
-    for proto in (bv.proto_apply, bv.proto_apply_vmap):
-        loss_b, (dp_b, dx_b) = grads(proto)
-        np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
-        for k in params:
-            np.testing.assert_allclose(dp_a[k], dp_b[k], rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(dx_a, dx_b, rtol=1e-4, atol=1e-5)
-        assert np.all(np.asarray(dx_b)[2, 2:] == 0)  # padding gets no gradient

@@ -1,0 +1,38 @@
+"""G2P on the standard CMUdict split g014b2b, every model family (the published-WER table).
+
+  seq2seq-jax train --config configs/g014b2b.py:MODEL --workdir runs/g014b2b/MODEL \
+      --config.data.manual_dir=../shared/data/cmudict_g014b2b
+  seq2seq-jax eval --workdir runs/g014b2b/MODEL --split test --beam 5
+
+MODEL: rnn (no attention), bahdanau (default), luong, transformer. Scoring follows
+the published convention: a word is correct when the 1-best matches any of its
+reference pronunciations; PER is the edit distance to the closest reference over
+its length. Results, wall times and hardware: RESULTS.md.
+"""
+
+import ml_collections
+
+from seq2seq_jax.config import default_config
+
+MODELS = {
+    "rnn": {"name": "rnn", "embed_dim": 64, "hidden": 256, "bidirectional": True,
+            "enc_layers": 2, "dec_layers": 2, "dropout": 0.2},
+    "bahdanau": {"name": "bahdanau", "embed_dim": 64, "hidden": 256, "bidirectional": True,
+                 "dropout": 0.2},
+    "luong": {"name": "luong", "embed_dim": 64, "hidden": 256, "bidirectional": True,
+              "luong_score": "general", "dropout": 0.2},
+    "transformer": {"name": "transformer", "d_model": 256, "heads": 4, "ff_dim": 1024,
+                    "enc_layers": 3, "dec_layers": 3, "dropout": 0.1, "max_len": 64},
+}
+
+
+def get_config(arg: str = "bahdanau"):
+    if arg not in MODELS:
+        raise ValueError(f"configs/g014b2b.py:{arg} is not valid; choose one of {sorted(MODELS)}")
+    c = default_config()
+    c.data.name = "cmudict_g014b2b"
+    c.model = ml_collections.ConfigDict(MODELS[arg])
+    c.train.update(num_steps=10_000, eval_every=1000, checkpoint_every=500,
+                   eval_max_examples=1000, warmup_steps=400,
+                   learning_rate=1e-3 if arg == "transformer" else 3e-3)
+    return c
