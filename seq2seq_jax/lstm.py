@@ -259,10 +259,11 @@ def encode(params: Params, cell: str, x: Array, mask: Array, *, dropout: float =
     for i, layer in enumerate(layers):
         if i > 0:
             x = nn.dropout(keys[i], x, dropout)
-        opts = dict(hoist=hoist, unroll=unroll, remat=remat, impl=impl)
-        out, final = scan_layer(c, layer["fwd"], x, mask, **opts)
+        out, final = scan_layer(c, layer["fwd"], x, mask, hoist=hoist, unroll=unroll,
+                                remat=remat, impl=impl)
         if "bwd" in layer:
-            out_b, final_b = scan_layer(c, layer["bwd"], x, mask, reverse=True, **opts)
+            out_b, final_b = scan_layer(c, layer["bwd"], x, mask, reverse=True, hoist=hoist,
+                                        unroll=unroll, remat=remat, impl=impl)
             out = jnp.concatenate([out, out_b], axis=-1)
             final = concat_states(final, final_b)
         finals.append(final)
