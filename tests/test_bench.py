@@ -84,3 +84,31 @@ def test_goal_ratio_uses_the_faster_peer_and_reports_misses():
     assert r is not None and r.median == pytest.approx(0.5) and r.min == pytest.approx(0.5)
     assert r.peer == "torch_lstm_1thread"
     assert "**missed** at 1 of 1" in bench_report._goal_row("g", [r])
+
+
+@pytest.mark.slow
+def test_quick_command_end_to_end(tmp_path):
+    """``seq2seq-jax bench --quick`` as users run it: every file, every column, and every
+    quick variant either measured or recorded as skipped with a reason."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("seq2seq-jax")
+    done = subprocess.run([str(exe), "bench", "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with (tmp_path / "results.csv").open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == bench.COLUMNS
+        rows = list(reader)
+    skipped = {r["variant"]: r["reason"] for r in _rows(tmp_path / "skipped.csv")}
+    measured = {r["variant"] for r in rows}
+    for name in bench.QUICK_VARIANTS:
+        assert name in measured or skipped.get(name), name
+    assert {"lstm", "lstm_fused", "transformer_einsum"} <= measured
+    assert all(float(r["median_ms"]) > 0 and int(r["samples"]) >= 7 for r in rows)
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert env["matmul_peak_gflops"]
+    assert "Goal checks" in (tmp_path / "report.md").read_text()
+    assert list(tmp_path.glob("time_*.png")) and list(tmp_path.glob("memory_*.png"))
