@@ -221,3 +221,90 @@ def by_length(lengths: Sequence[int], values: Sequence[float] | np.ndarray,
     return [LengthScore(b.label, b.lo, b.hi, len(b.indices),
                         float(vals[b.indices].mean()) if len(b.indices) else float("nan"))
             for b in length_buckets(lengths, edges)]
+
+
+def char_accuracy(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float]:
+    """Position-wise character accuracy (synthetic copy / reverse tasks).
+
+    Each example counts ``max(len(hyp), len(ref))`` positions, of which those
+    where both strings hold the same character are matches; a too-short or
+    too-long output therefore loses its missing or extra positions.
+
+    Args:
+      hyps, refs: one string each per example.
+
+    Returns:
+      ``char_accuracy``: 100 * matches / positions (NaN with no positions);
+      ``char_matches`` and ``char_positions``, the raw counts.
+    """
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    matches = positions = 0
+    for h, r in zip(hyps, refs, strict=True):
+        matches += sum(a == b for a, b in zip(h, r, strict=False))
+        positions += max(len(h), len(r))
+    return {"char_accuracy": 100.0 * matches / positions if positions else float("nan"),
+            "char_matches": float(matches), "char_positions": float(positions)}
+
+
+_MOSES_ESCAPES = (("&apos;", "'"), ("&quot;", '"'), ("&#91;", "["), ("&#93;", "]"),
+                  ("&#124;", "|"), ("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
+_NO_SPACE_BEFORE = frozenset(".,!?:;)]}%")
+_NO_SPACE_AFTER = frozenset("([{")
+
+
+def moses_detokenize(text: str, capitalize: bool = True) -> str:
+    """Undo Moses tokenisation well enough to score with sacreBLEU's own tokeniser.
+
+    Unescapes ``&quot;``-style entities, joins ``@-@`` hyphens, attaches closing
+    punctuation to the word before and opening brackets to the word after,
+    treats straight double quotes as alternately opening and closing, and
+    writes apostrophes without spaces (``mcdonald ' s`` -> ``mcdonald's``).
+    Lowercased text stays lowercased except, with ``capitalize``, its first
+    letter (sentence case): true casing needs a cased model.
+
+    Args:
+      text: one tokenised sentence, tokens separated by spaces.
+      capitalize: upper-case the first character.
+
+    Returns:
+      The detokenised sentence.
+    """
+    for escaped, plain in _MOSES_ESCAPES:
+        text = text.replace(escaped, plain)
+    out = ""
+    glue = True  # no space before the next token
+    quotes = 0
+    for tok in text.replace(" @-@ ", "-").split():
+        if tok == '"':
+            quotes += 1
+            opening = quotes % 2 == 1
+            out += ("" if glue or not opening else " ") + tok
+            glue = opening
+        elif tok == "'":
+            out += tok
+            glue = True
+        elif tok in _NO_SPACE_BEFORE:
+            out += tok
+            glue = False
+        else:
+            out += ("" if glue else " ") + tok
+            glue = tok in _NO_SPACE_AFTER
+    if capitalize and out:
+        out = out[0].upper() + out[1:]
+    return out
+
+
+def bleu_lowercase(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> dict[str, Any]:
+    """sacreBLEU's default BLEU (13a, exponential smoothing) but case-insensitive (``-lc``).
+
+    For detokenised output of a model trained on lowercased text, next to the
+    cased ``bleu_chrf`` score, which such a model cannot do well on.
+
+    Returns:
+      ``bleu`` (percent) and ``signature``.
+    """
+    streams = _ref_streams(hyps, refs)
+    metric = BLEU(lowercase=True)
+    score = metric.corpus_score(list(hyps), streams)
+    return {"bleu": float(score.score), "signature": str(metric.get_signature())}

@@ -1,8 +1,8 @@
-"""Attention heatmaps: source symbols on x, output symbols on y."""
+"""Attention heatmaps (source symbols on x, output symbols on y) and quality-by-length curves."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -32,6 +32,65 @@ def attention_heatmap(weights: np.ndarray, src_tokens: Sequence[str],
     if title:
         ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]
+
+
+def length_curves(panels: Sequence[tuple[str, Series]],
+                  counts: tuple[Sequence[float], Sequence[int]], path: str | Path, *,
+                  xlabel: str, title: str = "", vline: float | None = None,
+                  vline_label: str = "") -> None:
+    """Quality against source length, one line per model, counts below (a PNG).
+
+    The shape of Bahdanau et al. (2015), Fig. 2: a score on y, the source
+    length on x, one line per system; one panel per score, sharing the x
+    axis, and a bar panel at the bottom showing how many examples each point
+    averages over. A model keeps its colour and marker in every panel.
+
+    Args:
+      panels: (y label, series) per score; series: model name -> (x, y), the
+        bucket mean lengths and the bucket scores (empty for a model without
+        results, which then appears in the legend only).
+      counts: (x, n) of the buckets, for the bar panel.
+      path: the PNG to write.
+      xlabel, title: the shared x-axis label and the figure title.
+      vline: an x to mark with a dashed vertical line in every panel (e.g. the
+        longest training input), labelled ``vline_label`` in the legend.
+    """
+    cx, cn = counts
+    if len(cx) != len(cn):
+        raise ValueError(f"counts: {len(cx)} x values but {len(cn)} counts")
+    for _, series in panels:
+        for name, (xs, ys) in series.items():
+            if len(xs) != len(ys):
+                raise ValueError(f"{name}: {len(xs)} x values but {len(ys)} y values")
+    n = len(panels)
+    fig, axes = plt.subplots(n + 1, 1, sharex=True, figsize=(6.4, 1.6 + 3.0 * n),
+                             gridspec_kw={"height_ratios": [3] * n + [1]}, squeeze=False)
+    axes = axes[:, 0]
+    markers = "osD^vP*X"
+    for ax, (ylabel, series) in zip(axes, panels, strict=False):
+        for k, (name, (xs, ys)) in enumerate(series.items()):
+            ax.plot(xs, ys, marker=markers[k % len(markers)], color=f"C{k}", label=name)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    bars = axes[-1]
+    width = 0.8 * float(np.min(np.diff(sorted(cx)))) if len(cx) > 1 else 0.8
+    bars.bar(cx, cn, width=width, color="0.6")
+    if vline is not None:
+        for ax in axes:
+            ax.axvline(vline, color="0.3", linestyle="--", linewidth=1,
+                       label=vline_label if ax is axes[0] and vline_label else None)
+    if n and (panels[0][1] or (vline is not None and vline_label)):
+        axes[0].legend(fontsize="small")
+    if title:
+        axes[0].set_title(title)
+    bars.set_ylabel("examples")
+    bars.set_xlabel(xlabel)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

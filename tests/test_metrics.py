@@ -159,3 +159,36 @@ def test_length_buckets_and_by_length():
         metrics.length_buckets([1], edges=(5, 3))
     with pytest.raises(ValueError):
         metrics.by_length([1, 2], [1.0], edges=(5,))
+
+
+def test_char_accuracy_hand_computed():
+    # 3 of 3; 2 of max(2, 3) = 3 (one missing); 1 of max(3, 1) = 3 (two extra); 0 of 0.
+    s = metrics.char_accuracy(["abc", "ab", "axy", ""], ["abc", "abd", "a", ""])
+    assert (s["char_matches"], s["char_positions"]) == (6, 9)
+    assert s["char_accuracy"] == pytest.approx(100 * 6 / 9)
+    assert math.isnan(metrics.char_accuracy([""], [""])["char_accuracy"])
+    with pytest.raises(ValueError):
+        metrics.char_accuracy(["a"], [])
+
+
+@pytest.mark.parametrize("tokenised, plain", [
+    ("ein mann mit einem hut , der etwas anstarrt .",
+     "Ein mann mit einem hut, der etwas anstarrt."),
+    ("ein kind mit der nummer &quot; 93 &quot; fährt ski .",
+     'Ein kind mit der nummer "93" fährt ski.'),
+    ("zwei jungen essen ihr mcdonald &apos; s-menü ( draußen ) !",
+     "Zwei jungen essen ihr mcdonald's-menü (draußen)!"),
+    ("ein gut @-@ gelaunter hund &amp; ein kind", "Ein gut-gelaunter hund & ein kind"),
+    ("", ""),
+])
+def test_moses_detokenize(tokenised, plain):
+    assert metrics.moses_detokenize(tokenised) == plain
+    assert metrics.moses_detokenize(tokenised, capitalize=False) == plain[:1].lower() + plain[1:]
+
+
+def test_bleu_lowercase_ignores_case_only():
+    hyp, ref = ["ein mann steht auf einer leiter."], ["Ein Mann steht auf einer Leiter."]
+    s = metrics.bleu_lowercase(hyp, ref)
+    assert s["bleu"] == pytest.approx(100)
+    assert "case:lc" in s["signature"] and "tok:13a" in s["signature"]
+    assert metrics.bleu_chrf(hyp, ref)["bleu"] < 100

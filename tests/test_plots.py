@@ -37,3 +37,29 @@ def test_heatmap_rejects_mismatched_shapes(tmp_path, shape, n_src, n_out):
     with pytest.raises(ValueError, match=rf"do not match {n_out} outputs x {n_src} source"):
         plots.attention_heatmap(np.zeros(shape), src, out, path)
     assert not path.exists()
+
+
+def test_length_curves_writes_a_png(tmp_path):
+    path = tmp_path / "by_length.png"
+    em = {"rnn": ([3.0, 7.5, 12.0], [80.0, 40.0, 5.0]), "bahdanau": ([3.0, 7.5], [95.0, 90.0]),
+          "luong (not trained)": ([], [])}
+    chars = {name: (xs, [min(100.0, y + 5) for y in ys]) for name, (xs, ys) in em.items()}
+    plots.length_curves([("exact match %", em), ("char accuracy %", chars)],
+                        ([3.0, 7.5, 12.0], [10, 20, 5]), path, xlabel="source length",
+                        title="reverse", vline=8, vline_label="longest training input")
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 5000
+
+
+def test_length_curves_without_series_still_draws_the_axes(tmp_path):
+    path = tmp_path / "empty.png"
+    plots.length_curves([("y", {})], ([], []), path, xlabel="x")
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_length_curves_rejects_mismatched_points(tmp_path):
+    with pytest.raises(ValueError, match="rnn"):
+        plots.length_curves([("y", {"rnn": ([1.0, 2.0], [3.0])})], ([], []),
+                            tmp_path / "x.png", xlabel="x")
+    with pytest.raises(ValueError, match="counts"):
+        plots.length_curves([("y", {})], ([1.0], [1, 2]), tmp_path / "x.png", xlabel="x")

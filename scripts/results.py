@@ -1,0 +1,61 @@
+"""Regenerate the result tables and figures of RESULTS.md from training workdirs.
+
+    python scripts/results.py g014b2b [--train] [--runs runs] [--out docs/results]
+    python scripts/results.py all --beam 5 --models bahdanau,transformer
+
+EXPERIMENT: g2p, g014b2b, multi30k, synthetic_reverse or all. See seq2seq_jax/results.py
+for what is read and written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+
+from seq2seq_jax import results
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("experiment", choices=[*results.EXPERIMENTS, "all"])
+    p.add_argument("--train", action="store_true", help="train or resume each model first")
+    p.add_argument("--runs", default="runs", help="holds <experiment>/<model>/ workdirs")
+    p.add_argument("--out", default="docs/results", help="markdown fragments and PNGs")
+    p.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy); "
+                   "default: each workdir config's decoding")
+    p.add_argument("--models", default=",".join(results.MODELS),
+                   help="comma-separated, in table order")
+    p.add_argument("--limit", type=int, default=0, help="first N test examples only")
+    p.add_argument("--redecode", action="store_true", help="ignore stored decodes")
+    p.add_argument("--into", default="RESULTS.md",
+                   help="also fill this file's BEGIN/END section of each experiment "
+                        "('' for none)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    import tensorflow_datasets as tfds
+
+    tfds.disable_progress_bar()
+    names = list(results.EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    models = [m for m in args.models.split(",") if m]
+    for name in names:
+        rest = [a for a in argv if a not in ("all", *results.EXPERIMENTS)]
+        command = shlex.join(["python", "scripts/results.py", name, *rest])
+        rows = results.run_experiment(
+            results.EXPERIMENTS[name], args.runs, args.out, train=args.train, beam=args.beam,
+            models=models, limit=args.limit, redecode=args.redecode, command=command,
+            into=args.into or None)
+        for r in rows:
+            print(f"{name} {r.model}: {r.status}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,403 @@
+"""Decode a split once, keep one record per example, score it overall and by source length.
+
+``analyze(workdir)`` loads a trained workdir, decodes the split with the
+workdir's decoding options (or a beam given here) and writes, under
+``<workdir>/analysis/``:
+
+* ``<name>.jsonl``: one ``Record`` a line (source, references, hypothesis,
+  source length), so scores and plots can be recomputed without decoding;
+* ``<name>.json``: the overall metrics, the metrics per source-length bucket
+  (with the example count of each), the attention weights of a few examples,
+  the checkpoint, the decode wall time and the hardware.
+
+``<name>`` is ``<split>_<decode>`` (``test_greedy``, ``test_beam5``), with
+``-first<N>`` after the split when only the first N examples are used. A later
+call with the same checkpoint and options reuses the records instead of
+decoding again (``redecode=True`` forces it).
+
+Source length is counted in task units (``UNITS``): letters of the word for
+G2P, words of the tokenised source for translation (sacreBLEU's 13a tokeniser
+for raw text), characters for the synthetic tasks. Scores per bucket are the
+task's corpus metric over the bucket's examples: WER / PER for G2P, corpus BLEU
+for translation, exact match and character accuracy for synthetic tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+from seq2seq_jax import checkpoint, evaluate, metrics, pipeline, workdir
+from seq2seq_jax.data import sources
+
+UNITS = {"g2p": "letters", "translation": "words", "synthetic": "characters"}
+ANALYSIS_DIR = "analysis"
+_TOKENIZE_13A = Tokenizer13a()
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One decoded example, as stored in the JSONL file."""
+
+    index: int  # position in the decoded split (G2P: unique words, first-seen order)
+    source: str
+    references: list[str]  # every accepted output (G2P: each pronunciation)
+    hypothesis: str
+    length: int  # source length in task units (``UNITS``)
+    raw_references: list[str] | None = None  # cased, untokenised refs of tokenised data
+
+
+# ---------------------------------------------------------------- records
+
+
+def source_length(kind: str, source: str, tokenized: bool = True) -> int:
+    """The length of ``source`` in the task's unit (``UNITS[kind]``)."""
+    if kind == "g2p":
+        return len(source.replace(" ", ""))
+    if kind == "synthetic":
+        return len(source)
+    return len(source.split() if tokenized else _TOKENIZE_13A(source).split())
+
+
+def save_records(path: str | Path, records: Sequence[Record]) -> None:
+    """Write one JSON object a line."""
+    with Path(path).open("w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(dataclasses.asdict(r), ensure_ascii=False) + "\n")
+
+
+def load_records(path: str | Path) -> list[Record]:
+    """Read what ``save_records`` wrote."""
+    with Path(path).open(encoding="utf-8") as f:
+        return [Record(**json.loads(line)) for line in f if line.strip()]
+
+
+# ---------------------------------------------------------------- scores
+
+
+def is_tokenized(data_name: str) -> bool:
+    """Whether translation data is the lowercased, tokenised variant (``..._tok``)."""
+    return data_name.endswith("_tok")
+
+
+def main_metric(kind: str, tokenized: bool = True) -> str:
+    """The metric that ``by_length`` reports for every task kind."""
+    if kind == "g2p":
+        return "wer"
+    if kind == "synthetic":
+        return "exact_match"
+    return "tok_bleu" if tokenized else "bleu"
+
+
+def score_records(kind: str, records: Sequence[Record], tokenized: bool = True,
+                  full: bool = True) -> dict[str, Any]:
+    """The task's corpus metrics over ``records``.
+
+    Args:
+      kind: "g2p", "translation" or "synthetic".
+      records: decoded examples; must not be empty.
+      tokenized: translation only: hypotheses and references are lowercased
+        Moses-tokenised text (``tok_bleu``, how published Multi30k BLEU is computed).
+      full: translation only: also cased / lowercased sacreBLEU and chrF of the
+        detokenised hypotheses against ``raw_references`` (when every record has them).
+
+    Returns:
+      G2P: ``metrics.g2p_scores`` (WER / PER best-of-references, with counts).
+      Synthetic: ``exact_match``, ``exact_matches`` and ``metrics.char_accuracy``.
+      Translation: ``tok_bleu`` (+ ``tok_bleu_signature``) for tokenised data, and
+      ``bleu``, ``chrf`` (+ signatures) on detokenised or raw text.
+    """
+    hyps = [r.hypothesis for r in records]
+    refs = [r.references for r in records]
+    if kind == "g2p":
+        return dict(metrics.g2p_scores(hyps, refs))
+    if kind == "synthetic":
+        firsts = [r[0] for r in refs]
+        return {"exact_match": metrics.exact_match(hyps, firsts),
+                "exact_matches": float(sum(h == r for h, r in zip(hyps, firsts, strict=True))),
+                **metrics.char_accuracy(hyps, firsts)}
+    if not tokenized:
+        return metrics.bleu_chrf(hyps, refs)
+    tok = metrics.tok_bleu(hyps, refs)
+    out: dict[str, Any] = {"tok_bleu": tok["bleu"], "tok_bleu_signature": tok["signature"]}
+    raw = [r.raw_references or [] for r in records]
+    if full and all(raw):
+        detok = [metrics.moses_detokenize(h) for h in hyps]
+        out.update(metrics.bleu_chrf(detok, raw))
+        lc = metrics.bleu_lowercase(detok, raw)
+        out.update(bleu_lc=lc["bleu"], bleu_lc_signature=lc["signature"])
+    return out
+
+
+def bucket_scores(kind: str, records: Sequence[Record], edges: Sequence[int],
+                  tokenized: bool = True) -> list[dict[str, Any]]:
+    """Scores per source-length bucket (``metrics.length_buckets``), empty buckets included.
+
+    Every bucket has ``label``, ``lo``, ``hi``, ``n`` (examples) and
+    ``mean_length`` (None when empty), plus ``score_records`` of its examples
+    (None values when empty): corpus BLEU over the bucket's sentences for
+    translation, WER / PER with their counts for G2P, exact match and
+    character accuracy for synthetic tasks. Counts add up to the total, and
+    G2P / synthetic rates recombine exactly from the counts.
+    """
+    names = {"g2p": ("wer", "per", "words", "word_errors", "phone_edits", "ref_phones"),
+             "synthetic": ("exact_match", "exact_matches", "char_accuracy", "char_matches",
+                           "char_positions")}.get(kind, (main_metric(kind, tokenized),))
+    out = []
+    for b in metrics.length_buckets([r.length for r in records], edges):
+        subset = [records[i] for i in b.indices]
+        row: dict[str, Any] = {"label": b.label, "lo": b.lo, "hi": b.hi, "n": len(subset),
+                               "mean_length": (float(np.mean([r.length for r in subset]))
+                                               if subset else None)}
+        scores = score_records(kind, subset, tokenized, full=False) if subset else {}
+        row.update({k: scores.get(k) for k in names})
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def host_description() -> str:
+    """CPU model, core count and JAX backend of this machine, for result tables."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    dev = jax.devices()[0]
+    backend = (f"JAX {dev.platform}" if dev.platform == "cpu"
+               else f"JAX {dev.platform} ({dev.device_kind})")
+    return f"{cpu}, {os.cpu_count()} CPU cores, {backend}"
+
+
+def set_options(config: ml_collections.ConfigDict, options: Mapping[str, Any]) -> None:
+    """Set dotted options (``{"data.max_src_len": 100}``) on ``config`` in place."""
+    with config.unlocked():
+        for dotted, value in options.items():
+            *path, leaf = dotted.split(".")
+            node = config
+            for part in path:
+                node = node[part]
+            if leaf not in node:
+                raise KeyError(f"unknown config option {dotted!r}")
+            node[leaf] = value
+
+
+def set_beam(config: ml_collections.ConfigDict, beam: int | None) -> None:
+    """``beam`` > 1: beam search of that size; 1: greedy; None: keep ``config.decode``."""
+    if beam is not None:
+        set_options(config, {"decode.method": "beam" if beam > 1 else "greedy",
+                             "decode.beam_size": max(beam, 1)})
+
+
+def decode_name(config: ml_collections.ConfigDict) -> str:
+    dec = config.decode
+    return f"beam{dec.beam_size}" if dec.method == "beam" else dec.method
+
+
+def _raw_references(config: ml_collections.ConfigDict, split: str, limit: int,
+                    n: int) -> list[list[str]] | None:
+    """The cased, untokenised targets matching a ``..._tok`` dataset, when it has them."""
+    raw_name = config.data.name.removesuffix("_tok") + "_raw"
+    if raw_name not in sources.dataset_names():
+        return None
+    raw_config = ml_collections.ConfigDict(config.to_dict())
+    raw_config.data.name = raw_name
+    raw = pipeline.load_examples(raw_config, split, limit)
+    if len(raw) != n:
+        print(f"{raw_name} {split} has {len(raw)} examples, {config.data.name} {n}: "
+              "no cased sacreBLEU", file=sys.stderr)
+        return None
+    return [[e["target"]] for e in raw]
+
+
+def decode_records(trained: workdir.Trained, split: str,
+                   limit: int = 0) -> tuple[list[Record], dict[str, Any]]:
+    """Decode ``split`` with ``trained.config``'s options, one ``Record`` per example.
+
+    Returns:
+      The records and facts about the decode: ``decode_seconds`` (wall time,
+      compilation included), ``truncated_sources`` (inputs cut at
+      ``data.max_src_len``), ``hardware``.
+    """
+    config = trained.config
+    kind = pipeline.task_kind(config.data.name)
+    tokenized = is_tokenized(config.data.name)
+    examples = pipeline.load_examples(config, split, limit)
+    if kind == "g2p":
+        texts, refs = evaluate.group_references(examples)
+    else:
+        texts, refs = [e["source"] for e in examples], [[e["target"]] for e in examples]
+    raw = (_raw_references(config, split, limit, len(texts))
+           if kind == "translation" and tokenized else None)
+    truncated = sum(len(trained.src_tok.encode(t)) > config.data.max_src_len for t in texts)
+    if truncated:
+        print(f"{truncated} sources are longer than data.max_src_len="
+              f"{config.data.max_src_len} and are cut", file=sys.stderr)
+    start = time.perf_counter()
+    preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
+                             trained.tgt_tok, texts, config, truncate=True)
+    seconds = time.perf_counter() - start
+    records = [Record(i, s, list(r), p.text, source_length(kind, s, tokenized),
+                      None if raw is None else raw[i])
+               for i, (s, r, p) in enumerate(zip(texts, refs, preds, strict=True))]
+    return records, {"decode_seconds": seconds, "truncated_sources": int(truncated),
+                     "hardware": host_description()}
+
+
+def pick_examples(records: Sequence[Record], lengths: Sequence[int]) -> list[int]:
+    """For each wanted length, the index of the closest-length record (ties: first).
+
+    Depends on the sources only, so every model of a task shows the same inputs.
+    """
+    chosen: list[int] = []
+    for want in lengths:
+        free = [r for r in records if r.index not in chosen]
+        if free:
+            chosen.append(min(free, key=lambda r: (abs(r.length - want), r.index)).index)
+    return chosen
+
+
+def attention_maps(trained: workdir.Trained, records: Sequence[Record],
+                   indices: Sequence[int]) -> list[dict[str, Any]]:
+    """Attention weights of the chosen examples (empty for models without attention).
+
+    Each map: ``index``, ``source``, ``src_tokens``, ``out_tokens`` (with
+    ``</s>`` when decoding stopped at EOS) and ``weights`` ``[out, src]``.
+    """
+    by_index = {r.index: r for r in records}
+    texts = [by_index[i].source for i in indices]
+    if not texts:
+        return []
+    preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
+                             trained.tgt_tok, texts, trained.config, with_attention=True,
+                             truncate=True)
+    maps = []
+    for i, p in zip(indices, preds, strict=True):
+        if p.attention is None:
+            return []
+        rows = [*p.out_tokens, "</s>"][:p.attention.shape[0]]  # no EOS at max length
+        maps.append({"index": i, "source": by_index[i].source, "src_tokens": p.src_tokens,
+                     "out_tokens": rows, "weights": np.round(p.attention, 4).tolist()})
+    return maps
+
+
+# ---------------------------------------------------------------- the analysis
+
+
+def _finite(x: Any) -> Any:
+    """NaN and infinities as None, so the JSON is strict."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
+
+
+def has_steps(directory: Path) -> bool:
+    """Whether ``directory`` (``best/`` or ``checkpoints/``) holds a finished step folder."""
+    return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
+
+
+def _checkpoint(directory: Path) -> tuple[str, int]:
+    """The checkpoint ``workdir.load`` restores first, without restoring it."""
+    which = checkpoint.BEST if has_steps(directory / checkpoint.BEST) else checkpoint.LATEST
+    return which, checkpoint.read_meta(directory, which)[1]
+
+
+def analysis_paths(directory: str | Path, split: str, decode: str,
+                   limit: int = 0) -> tuple[Path, Path]:
+    """``(records.jsonl, summary.json)`` of one analysis in ``directory/analysis``."""
+    name = f"{split}{f'-first{limit}' if limit else ''}_{decode}"
+    base = Path(directory) / ANALYSIS_DIR
+    return base / f"{name}.jsonl", base / f"{name}.json"
+
+
+_DECODE_FACTS = ("checkpoint", "step", "decode_seconds", "truncated_sources", "hardware",
+                 "params", "attention", "decoded_at")
+
+
+def _decode(directory: Path, which: str, split: str, limit: int, options: Mapping[str, Any],
+            beam: int | None, attention_lengths: Sequence[int],
+            records_path: Path) -> tuple[list[Record], dict[str, Any]]:
+    """Load, decode, keep attention maps and save the records; ``_DECODE_FACTS`` about it."""
+    trained = workdir.load(directory, which)
+    set_options(trained.config, options)
+    set_beam(trained.config, beam)
+    records, facts = decode_records(trained, split, limit)
+    facts.update(
+        checkpoint=trained.which, step=trained.step,  # another one if that one was damaged
+        params=int(sum(np.size(x) for x in jax.tree.leaves(trained.params))),
+        attention=attention_maps(trained, records, pick_examples(records, attention_lengths)),
+        decoded_at=time.strftime("%Y-%m-%d %H:%M:%S %z"))
+    records_path.parent.mkdir(parents=True, exist_ok=True)
+    save_records(records_path, records)
+    return records, facts
+
+
+def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
+            beam: int | None = None, options: Mapping[str, Any] | None = None,
+            limit: int = 0, attention_lengths: Sequence[int] = (),
+            redecode: bool = False) -> dict[str, Any]:
+    """Decode ``split`` once, score it, save records and summary in ``directory/analysis``.
+
+    Args:
+      directory: a training workdir (its best checkpoint, else its latest).
+      split: the data split to decode.
+      edges: inclusive upper bounds of the length buckets (``metrics.length_buckets``).
+      beam: beam size (1 = greedy); None uses the workdir config's ``decode``.
+      options: dotted config options set before decoding, e.g. longer synthetic
+        test sequences ``{"data.synthetic.test_max_len": 100}``.
+      limit: decode only the first N examples (0: all).
+      attention_lengths: source lengths near which to keep attention maps, one each.
+      redecode: decode even when records of the same checkpoint and options exist.
+
+    Returns:
+      The summary also written to ``<name>.json`` (see the module docstring).
+    """
+    directory, options = Path(directory), dict(options or {})
+    which, step = _checkpoint(directory)
+    config = ml_collections.ConfigDict(checkpoint.read_meta(directory, which)[0]["config"])
+    set_options(config, options)
+    set_beam(config, beam)
+    records_path, summary_path = analysis_paths(directory, split, decode_name(config), limit)
+    key = {"checkpoint": which, "step": step, "split": split, "limit": limit,
+           "options": options, "decode": config.decode.to_dict(),
+           "attention_lengths": list(attention_lengths)}
+    old = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    if old.get("key") == key and records_path.exists() and not redecode:
+        records, facts = load_records(records_path), {k: old[k] for k in _DECODE_FACTS}
+    else:
+        records, facts = _decode(directory, which, split, limit, options, beam,
+                                 attention_lengths, records_path)
+    kind, tokenized = pipeline.task_kind(config.data.name), is_tokenized(config.data.name)
+    summary = {
+        "workdir": str(directory), "key": key, "split": split, "model": config.model.name,
+        "data": config.data.name, "decode": decode_name(config), "kind": kind,
+        "unit": UNITS[kind], "examples": len(records), "main_metric": main_metric(kind, tokenized),
+        "metrics": score_records(kind, records, tokenized) if records else {},
+        "edges": list(edges), "by_length": bucket_scores(kind, records, edges, tokenized),
+        "records_file": records_path.name, **facts,
+    }
+    summary = _finite(summary)
+    summary_path.write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    return summary

@@ -1,0 +1,308 @@
+"""Result tables and figures for RESULTS.md, from training workdirs, one call per experiment.
+
+  python scripts/results.py EXPERIMENT [--train] [--runs runs] [--out docs/results]
+
+For each model of an experiment (``EXPERIMENTS``: g014b2b, multi30k,
+synthetic_reverse; models rnn, bahdanau, luong, transformer) the workdir
+``<runs>/<experiment>/<model>/`` is trained or resumed (``train=True``, the same
+code as ``seq2seq-jax train``), its test split decoded once
+(``analysis.analyze``; later calls reuse the records) and the results written
+to ``<out>/``:
+
+* ``<experiment>.md``: a markdown fragment with one row per model (parameters,
+  steps, training wall time and hardware, test metrics, decoding time) and the
+  plotted metrics per source-length bucket with the example counts;
+* ``<experiment>_by_length.png``: those metrics against source length, one
+  line per model (Bahdanau et al. 2015, Fig. 2), with the longest training
+  input marked where the test set goes beyond it;
+* ``<experiment>_attention_<model>_<i>.png``: attention heatmaps of the same
+  two test inputs for every model with attention.
+
+A model without a workdir or checkpoint gets a "not trained" row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import ml_collections
+
+from seq2seq_jax import analysis, plots, results_markdown
+from seq2seq_jax import config as config_lib
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+MODELS = ("rnn", "bahdanau", "luong", "transformer")
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """How to train, decode and plot one task for every model family."""
+
+    name: str  # also the folder under --runs
+    title: str
+    config: str  # config file, relative to the repository root unless absolute; "": per model
+    args: Mapping[str, str]  # model -> the config file's argument (config "": "FILE[:ARG]")
+    by_length: tuple[tuple[str, str], ...]  # (by_length key, label) per figure panel
+    columns: tuple[tuple[str, str], ...]  # (overall metric key, table header)
+    edges: tuple[int, ...]  # inclusive upper bounds of the length buckets
+    manual_dir: str = ""  # data.manual_dir when a workdir's is empty or missing
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # set to decode
+    attention_lengths: tuple[int, ...] = ()  # heatmaps: test inputs near these lengths
+    train_length_option: str = ""  # config option of the longest training length, if marked
+    split: str = "test"
+
+
+_G2P_LENGTHS: dict[str, Any] = dict(
+    by_length=(("wer", "WER % (lower is better)"), ("per", "PER % (lower is better)")),
+    columns=(("wer", "WER %"), ("per", "PER %")), edges=(4, 5, 6, 7, 8, 9, 10, 11, 12, 13),
+    attention_lengths=(7, 10))
+EXPERIMENTS = {
+    "g2p": Experiment(
+        name="g2p", title="G2P on the built-in CMUdict data (hash split, 12,462 test words)",
+        config="", args={m: f"configs/g2p_{m}.py" for m in MODELS}, **_G2P_LENGTHS),
+    "g014b2b": Experiment(
+        name="g014b2b", title="G2P on CMUdict g014b2b (12,000 test words)",
+        config="configs/g014b2b.py", args={m: m for m in MODELS},
+        by_length=(("wer", "WER % (lower is better)"), ("per", "PER % (lower is better)")),
+        columns=(("wer", "WER %"), ("per", "PER %")),
+        edges=(4, 5, 6, 7, 8, 9, 10, 11, 12, 13),
+        manual_dir=str(SHARED_DATA / "cmudict_g014b2b"), attention_lengths=(7, 10)),
+    "multi30k": Experiment(
+        name="multi30k", title="Multi30k en-de, test2016 (1,000 sentences)",
+        config="configs/multi30k.py", args={m: m for m in MODELS},
+        by_length=(("tok_bleu", "BLEU (lowercased, tokenised)"),),
+        columns=(("tok_bleu", "BLEU lc tok"), ("bleu", "sacreBLEU cased detok"),
+                 ("bleu_lc", "sacreBLEU lc detok"), ("chrf", "chrF2 cased detok")),
+        edges=(8, 10, 12, 14, 16, 18, 20, 25),
+        manual_dir=str(SHARED_DATA / "multi30k"), attention_lengths=(8, 12)),
+    "synthetic_reverse": Experiment(
+        name="synthetic_reverse",
+        title="Reverse a string: test lengths 1-100, longest training input marked",
+        config="configs/synthetic.py", args={m: f"reverse,{m}" for m in MODELS},
+        by_length=(("exact_match", "exact match %"), ("char_accuracy", "character accuracy %")),
+        columns=(("exact_match", "exact match %"), ("char_accuracy", "char accuracy %")),
+        edges=(10, 20, 30, 40, 50, 60, 70, 80, 90),
+        # Test lengths up to 100 whatever a workdir was trained with; 2,000 examples
+        # give about 200 a bucket. Limits as in configs/synthetic.py (+ EOS, BOS).
+        options={"data.synthetic.test_max_len": 100, "data.synthetic.num_test": 2000,
+                 "data.max_src_len": 104, "data.max_tgt_len": 104, "decode.max_len": 104},
+        attention_lengths=(25, 75), train_length_option="data.synthetic.train_max_len"),
+}
+
+
+class ModelResult(NamedTuple):
+    """One row of an experiment's table."""
+
+    model: str
+    workdir: Path
+    config_arg: str  # "configs/g014b2b.py:rnn"
+    status: str  # "ok", "not trained" or "failed: <reason>"
+    analysis: dict[str, Any] | None
+    training: results_markdown.TrainingInfo | None
+
+
+def config_spec(exp: Experiment, model: str) -> tuple[str, str | None]:
+    """The config file of ``model`` and its argument (None: the file's default)."""
+    if exp.config:
+        return exp.config, exp.args[model]
+    file, _, arg = exp.args[model].partition(":")
+    return file, arg or None
+
+
+def load_config(exp: Experiment, model: str) -> ml_collections.ConfigDict:
+    """``get_config(arg)`` of the experiment's config file for ``model``."""
+    file, arg = config_spec(exp, model)
+    path = Path(file) if Path(file).is_absolute() else ROOT / file
+    spec = importlib.util.spec_from_file_location(f"results_config_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"cannot load the config file {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config() if arg is None else module.get_config(arg)
+
+
+def _data_options(exp: Experiment, config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Point data.manual_dir at the shared data when the workdir's is empty or missing."""
+    current = config.data.manual_dir
+    if exp.manual_dir and (not current or not Path(current).expanduser().is_dir()):
+        return {"data.manual_dir": exp.manual_dir}
+    return {}
+
+
+def is_trained(directory: Path) -> bool:
+    """Whether ``directory`` holds at least one checkpoint."""
+    return any(analysis.has_steps(directory / sub) for sub in ("best", "checkpoints"))
+
+
+def train_model(exp: Experiment, model: str, directory: Path) -> None:
+    """Train ``model`` in ``directory``, resuming from its latest checkpoint.
+
+    A workdir that has a ``config.json`` resumes with it (the run's own
+    options, command-line overrides included); a new one starts from the
+    experiment's config file. The machine is appended to ``hardware.txt``.
+    """
+    from seq2seq_jax import commands
+
+    saved = directory / "config.json"
+    config = (config_lib.from_json(saved.read_text()) if saved.exists()
+              else load_config(exp, model))
+    analysis.set_options(config, _data_options(exp, config))
+    results_markdown.note_hardware(directory, analysis.host_description())
+    commands.run_train(config, str(directory))
+
+
+def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | None = None,
+                  limit: int = 0, redecode: bool = False) -> dict[str, Any]:
+    """``analysis.analyze`` with the experiment's buckets, options and heatmap lengths."""
+    saved = directory / "config.json"
+    options = dict(exp.options)
+    if saved.exists():
+        options.update(_data_options(exp, config_lib.from_json(saved.read_text())))
+    return analysis.analyze(directory, exp.split, edges=exp.edges, beam=beam, options=options,
+                            limit=limit, attention_lengths=exp.attention_lengths,
+                            redecode=redecode)
+
+
+def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
+              beam: int | None = None, limit: int = 0, redecode: bool = False) -> ModelResult:
+    """Train (optionally) and analyse one model; problems become the row's status."""
+    directory = runs / exp.name / model
+    file, config_arg = config_spec(exp, model)
+    arg = file if config_arg is None else f"{file}:{config_arg}"
+    try:
+        if train:
+            train_model(exp, model, directory)
+        if not is_trained(directory):
+            return ModelResult(model, directory, arg, "not trained", None, None)
+        info = results_markdown.training_info(directory)
+        result = analyze_model(exp, model, directory, beam=beam, limit=limit,
+                               redecode=redecode)
+        return ModelResult(model, directory, arg, "ok", result, info)
+    except Exception as e:  # one broken model must not hide the others' results
+        traceback.print_exc(file=sys.stderr)
+        why = " ".join(f"{type(e).__name__}: {e}".split()).replace("|", "/")
+        return ModelResult(model, directory, arg, f"failed: {why[:160]}", None, None)
+
+
+def train_length(exp: Experiment, rows: Sequence[ModelResult]) -> int | None:
+    """The longest training input, read from the first analysed workdir's config."""
+    if not exp.train_length_option:
+        return None
+    for r in rows:
+        saved = r.workdir / "config.json"
+        if r.analysis is not None and saved.exists():
+            node: Any = config_lib.from_json(saved.read_text())
+            for part in exp.train_length_option.split("."):
+                node = node[part]
+            return int(node)
+    return None
+
+
+def plot_by_length(exp: Experiment, rows: Sequence[ModelResult], path: Path) -> None:
+    """The quality-by-length figure; models without results appear in the legend only."""
+    panels = []
+    for key, label in exp.by_length:
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        for r in rows:  # every model, so each keeps its colour; untrained ones in the legend
+            buckets = r.analysis["by_length"] if r.analysis else []
+            points = [(b["mean_length"], b[key]) for b in buckets
+                      if b["n"] and b.get(key) is not None]
+            name = r.model if r.analysis else f"{r.model} ({r.status.split(':')[0]})"
+            series[name] = ([p[0] for p in points], [p[1] for p in points])
+        panels.append((label, series))
+    first = next((r.analysis for r in rows if r.analysis), None)
+    filled = [b for b in first["by_length"] if b["n"]] if first else []
+    longest = train_length(exp, rows)
+    plots.length_curves(panels, ([b["mean_length"] for b in filled], [b["n"] for b in filled]),
+                        path, xlabel=f"source length ({first['unit'] if first else 'tokens'})",
+                        title=exp.title, vline=longest,
+                        vline_label=f"longest training input ({longest})" if longest else "")
+
+
+def _plain(texts: Sequence[str]) -> list[str]:
+    """Escape "$", which matplotlib would read as the start of mathtext."""
+    return [t.replace("$", r"\$") for t in texts]
+
+
+def plot_attention(exp: Experiment, rows: Sequence[ModelResult], out: Path) -> list[Path]:
+    """Heatmaps of the analysed examples' attention, two per model with attention."""
+    paths = []
+    for r in rows:
+        for i, m in enumerate((r.analysis or {}).get("attention") or [], start=1):
+            path = out / f"{exp.name}_attention_{r.model}_{i}.png"
+            rows_shown = max(2 * len(m["src_tokens"]), 12)  # a run-away output stays legible
+            title = f"{r.model}: {m['source'][:48]}"
+            if len(m["out_tokens"]) > rows_shown:
+                title += f" (first {rows_shown} of {len(m['out_tokens'])} outputs)"
+            plots.attention_heatmap(m["weights"][:rows_shown], _plain(m["src_tokens"]),
+                                    _plain(m["out_tokens"][:rows_shown]), path,
+                                    title=_plain([title])[0])
+            paths.append(path)
+    return paths
+
+
+def fill_sections(path: Path, name: str, bodies: Mapping[str, str]) -> None:
+    """Replace each named BEGIN/END section of ``path``; say which ones are missing."""
+    text = path.read_text()
+    for section, body in bodies.items():
+        updated = results_markdown.replace_section(text, section, body)
+        if updated is None:
+            print(f"{path} has no '{results_markdown.BEGIN.format(section)}' section; "
+                  f"{name}: not filled in", file=sys.stderr)
+        else:
+            text = updated
+    path.write_text(text)
+
+
+def run_experiment(exp: Experiment, runs: str | Path = "runs",
+                   out: str | Path = "docs/results", *, train: bool = False,
+                   beam: int | None = None, models: Sequence[str] | None = None, limit: int = 0,
+                   redecode: bool = False, command: str = "",
+                   into: str | Path | None = None) -> list[ModelResult]:
+    """Train (optionally), analyse, plot and tabulate every model of ``exp``.
+
+    Args:
+      exp: the experiment.
+      runs: the folder holding ``<experiment>/<model>/`` workdirs.
+      out: where the markdown fragment and the PNGs go.
+      train: train or resume each model first.
+      beam: beam size for decoding (1 = greedy); None: each workdir config's choice.
+      models: the models to include, in table order (None: all of ``exp.args``).
+      limit: decode only the first N test examples (quick looks; 0 = all).
+      redecode: decode again even when stored records match.
+      command: the command line to quote in the markdown.
+      into: a markdown file (RESULTS.md) whose sections ``<!-- BEGIN <experiment> -->``
+        ... ``<!-- END <experiment> -->`` and ``<!-- BEGIN <experiment> by length -->``
+        ... receive the model table and the by-length part of the fragment.
+
+    Returns:
+      One ``ModelResult`` per model.
+    """
+    models = list(exp.args) if models is None else list(models)
+    unknown = [m for m in models if m not in exp.args]
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; {exp.name} has {sorted(exp.args)}")
+    runs, out = Path(runs), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [run_model(exp, m, runs, train=train, beam=beam, limit=limit, redecode=redecode)
+            for m in models]
+    plot_by_length(exp, rows, out / f"{exp.name}_by_length.png")
+    figures = plot_attention(exp, rows, out)
+    command = command or f"python scripts/results.py {exp.name}"
+    shown = [out / f"{exp.name}_by_length.png", *figures]
+    summary = results_markdown.summary_markdown(exp, rows, command)
+    (out / f"{exp.name}.md").write_text(
+        summary + "\n" + results_markdown.length_markdown(exp, rows, shown, out))
+    if into is not None and Path(into).exists():
+        fill_sections(Path(into), exp.name, {
+            exp.name: summary,
+            f"{exp.name} by length": results_markdown.length_markdown(
+                exp, rows, shown, Path(into).parent)})
+    return rows

@@ -1,0 +1,199 @@
+"""Results: experiment definitions, training facts from logs, tables, figures, the script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_analysis import LONGER, tiny_workdir
+
+from seq2seq_jax import analysis, results, results_markdown
+from seq2seq_jax import config as config_lib
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = results.Experiment(
+    name="tiny", title="tiny reverse", config=str(ROOT / "configs" / "smoke.py"),
+    args={"rnn": "synthetic", "bahdanau": "synthetic"},
+    by_length=(("exact_match", "exact match %"), ("char_accuracy", "char accuracy %")),
+    columns=(("exact_match", "EM %"), ("char_accuracy", "char %")),
+    edges=(4, 8), options=LONGER, attention_lengths=(3, 10),
+    train_length_option="data.synthetic.train_max_len")
+
+
+@pytest.fixture
+def runs(tmp_path_factory, tmp_path) -> Path:
+    """``runs/tiny/bahdanau`` trained; ``runs/tiny/rnn`` missing."""
+    trained = tiny_workdir(tmp_path_factory.getbasetemp(), "synthetic")
+    shutil.copytree(trained, tmp_path / "runs" / "tiny" / "bahdanau")
+    return tmp_path / "runs"
+
+
+def _write_metrics(directory: Path, rows: list[dict], **train) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    c = config_lib.default_config()
+    c.train.update(train)
+    (directory / "config.json").write_text(config_lib.to_json(c))
+    (directory / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+# ---------------------------------------------------------------- no model
+
+
+def test_training_info_by_hand(tmp_path):
+    rows = [{"split": "train", "step": 10, "steps_per_s": 5.0},  # 10 steps: 2 s
+            {"split": "train", "step": 20, "steps_per_s": 2.0},  # 5 s
+            {"split": "dev", "step": 20, "wer": 30.0},
+            {"split": "train", "step": 20, "steps_per_s": 2.5},  # resumed at 10: 4 s
+            {"split": "dev", "step": 20, "wer": 25.0},
+            {"split": "train", "step": 25, "steps_per_s": 2.5},  # a last, short window: 2 s
+            {"split": "dev", "step": 25, "wer": 27.0}]
+    _write_metrics(tmp_path, rows, log_every=10, num_steps=25, metric="wer")
+    results_markdown.note_hardware(tmp_path, "machine A")
+    results_markdown.note_hardware(tmp_path, "machine A")
+    results_markdown.note_hardware(tmp_path, "machine B")
+    info = results_markdown.training_info(tmp_path)
+    assert (info.steps, info.num_steps, info.restarts) == (25, 25, 1)
+    assert info.seconds == pytest.approx(2 + 5 + 4 + 2)
+    assert (info.dev_metric, info.best_dev, info.best_step) == ("wer", 25.0, 20)
+    assert info.hardware == "machine A; machine B"
+
+
+def test_training_info_of_an_empty_workdir(tmp_path):
+    info = results_markdown.training_info(tmp_path)
+    assert (info.steps, info.seconds, info.best_dev, info.hardware) == (
+        0, None, None, "not recorded")
+
+
+@pytest.mark.parametrize("seconds, text", [(None, "–"), (4.25, "4.2 s"), (43, "43 s"),
+                                           (688, "11 min 28 s"), (11100, "3 h 05 min")])
+def test_duration(seconds, text):
+    assert results_markdown.duration(seconds) == text
+
+
+def test_bucket_labels():
+    rows = analysis.bucket_scores("synthetic", [analysis.Record(0, "ab", ["ba"], "ba", 2)],
+                                  edges=(4, 5, 8))
+    assert [results_markdown.bucket_label(b) for b in rows] == ["≤4", "5", "6-8", "9+"]
+
+
+def test_replace_section():
+    doc = "intro\n<!-- BEGIN tiny -->\nold\n<!-- END tiny -->\noutro\n"
+    new = results_markdown.replace_section(doc, "tiny", "new\n")
+    assert new == "intro\n<!-- BEGIN tiny -->\nnew\n<!-- END tiny -->\noutro\n"
+    assert results_markdown.replace_section(new, "tiny", "new\n") == new
+    assert results_markdown.replace_section(doc, "other", "x") is None
+
+
+@pytest.mark.parametrize("name", list(results.EXPERIMENTS))
+def test_experiments_load_and_validate_for_every_model(name):
+    exp = results.EXPERIMENTS[name]
+    assert set(exp.args) == set(results.MODELS)
+    assert list(exp.edges) == sorted(set(exp.edges))
+    for model in results.MODELS:
+        c = results.load_config(exp, model)
+        assert c.model.name == model
+        analysis.set_options(c, dict(exp.options))  # every option exists
+        config_lib.validate(c)
+        kind = analysis.pipeline.task_kind(c.data.name)
+        assert exp.by_length[0][0] == analysis.main_metric(
+            kind, analysis.is_tokenized(c.data.name))
+
+
+def test_missing_models_give_not_trained_rows(tmp_path):
+    rows = results.run_experiment(TINY, tmp_path / "runs", tmp_path / "out")
+    assert [(r.model, r.status) for r in rows] == [("rnn", "not trained"),
+                                                   ("bahdanau", "not trained")]
+    text = (tmp_path / "out" / "tiny.md").read_text()
+    assert text.count("| not trained |") == 2
+    assert text.count("Not yet measured") == 2  # one by-length table per plotted metric
+    assert (tmp_path / "out" / "tiny_by_length.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# ---------------------------------------------------------------- a trained workdir
+
+
+def test_run_experiment_writes_table_figures_and_section(runs, tmp_path):
+    out = tmp_path / "docs" / "results"
+    into = tmp_path / "RESULTS.md"
+    into.write_text("# Results\n<!-- BEGIN tiny -->\nplaceholder\n<!-- END tiny -->\n"
+                    "figures:\n<!-- BEGIN tiny by length -->\n<!-- END tiny by length -->\n")
+    rows = results.run_experiment(TINY, runs, out, command="python scripts/results.py tiny",
+                                  into=into)
+    rnn, bahdanau = rows
+    assert rnn.status == "not trained" and bahdanau.status == "ok"
+    a = bahdanau.analysis
+    assert a is not None and bahdanau.training is not None
+    assert bahdanau.training.steps == 1 and bahdanau.training.seconds is not None
+    assert (runs / "tiny" / "bahdanau" / "analysis" / "test_greedy.jsonl").exists()
+    text = (out / "tiny.md").read_text()
+    assert "python scripts/results.py tiny" in text
+    assert "| rnn | `" in text and "| not trained |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| bahdanau |"))
+    assert f"{a['params']:,}" in row and f"{a['metrics']['exact_match']:.2f}" in row
+    assert "greedy" in row
+    table = [line for line in text.splitlines() if line.startswith(("| ≤4 ", "| 5-8 ", "| 9+ "))]
+    assert len(table) == 2 * (len(TINY.edges) + 1)
+    assert sum(int(line.split("|")[2].strip()) for line in table) == 2 * a["examples"]
+    for name in ("tiny_by_length.png", "tiny_attention_bahdanau_1.png",
+                 "tiny_attention_bahdanau_2.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+        assert f"]({name})" in text
+    assert not list(out.glob("tiny_attention_rnn_*"))
+    doc = into.read_text()
+    table_part, length_part = doc.split("figures:")
+    assert table_part.startswith("# Results\n<!-- BEGIN tiny -->\n")
+    assert "placeholder" not in doc and "| bahdanau |" in table_part
+    assert "](docs/results/tiny_by_length.png)" in length_part
+    assert "](docs/results/tiny_attention_bahdanau_2.png)" in length_part
+    assert length_part.endswith("<!-- END tiny by length -->\n")
+
+
+def test_train_resumes_a_finished_run_and_records_the_machine(runs):
+    directory = runs / "tiny" / "bahdanau"
+    before = (directory / "metrics.jsonl").read_text()
+    result = results.run_model(TINY, "bahdanau", runs, train=True)
+    assert result.status == "ok"
+    assert (directory / "metrics.jsonl").read_text() == before  # nothing left to train
+    assert (directory / "hardware.txt").read_text().strip() == analysis.host_description()
+    assert result.training is not None and result.training.hardware == analysis.host_description()
+
+
+def test_script_runs_an_experiment_without_workdirs(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("results_script",
+                                                  ROOT / "scripts" / "results.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "out"
+    assert script.main(["synthetic_reverse", "--runs", str(tmp_path / "runs"), "--out", str(out),
+                        "--models", "rnn,luong", "--into", ""]) == 0
+    assert "synthetic_reverse luong: not trained" in capsys.readouterr().err
+    text = (out / "synthetic_reverse.md").read_text()
+    assert "python scripts/results.py synthetic_reverse --runs" in text
+    assert "| rnn |" in text and "| luong |" in text and "| bahdanau |" not in text
+    with pytest.raises(SystemExit):
+        script.main(["nope"])
+
+
+def test_attention_plots_escape_dollar_signs(tmp_path):
+    # Unescaped, "a$^$" and "$_$" are mathtext that matplotlib cannot parse.
+    attention = [{"index": 0, "source": "costs a$^$", "src_tokens": ["a$^$", "x"],
+                  "out_tokens": ["$_$", "</s>"], "weights": [[0.5, 0.5], [0.0, 1.0]]}]
+    row = results.ModelResult("bahdanau", tmp_path, "c.py:a", "ok",
+                              {"attention": attention}, None)
+    paths = results.plot_attention(TINY, [row], tmp_path)
+    assert [p.name for p in paths] == ["tiny_attention_bahdanau_1.png"]
+    assert paths[0].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_an_unreadable_workdir_gives_a_failed_row_not_a_crash(tmp_path):
+    (tmp_path / "runs" / "tiny" / "rnn" / "checkpoints" / "1").mkdir(parents=True)
+    rows = results.run_experiment(TINY, tmp_path / "runs", tmp_path / "out")
+    assert rows[0].status.startswith("failed: ") and rows[1].status == "not trained"
+    text = (tmp_path / "out" / "tiny.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| rnn |"))
+    assert "| failed: " in row and row.count("|") == text.splitlines()[4].count("|")
