@@ -30,7 +30,8 @@ def _train_flags(argv: list[str]) -> absl_flags.FlagValues:
     except OSError as e:
         raise UsageError(f"--config: cannot load the config file ({_one_line(e)})") from None
     except (absl_flags.Error, AttributeError, KeyError, ValueError) as e:
-        raise UsageError(f"invalid train option: {_one_line(e)}") from None
+        raise UsageError(f"invalid train option: {_unknown_key(e, argv) or _one_line(e)}"
+                         ) from None
     if len(rest) > 1:
         raise UsageError(f"unexpected arguments {rest[1:]}")
     if not fv.workdir:
@@ -39,8 +40,22 @@ def _train_flags(argv: list[str]) -> absl_flags.FlagValues:
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).replace("\\n", " ").replace("\\'", "'").replace("\\", "")
+    text = str(e)
+    if "Traceback (most recent call last)" in text:  # a config file's get_config raised
+        head, _, trace = text.partition("Traceback (most recent call last)")
+        text = head + trace.strip().splitlines()[-1]  # the exception, not the traceback
+    text = text.replace("\\n", " ").replace("\\'", "'").replace("\\", "")
     return " ".join(text.split()).strip("'\" ")
+
+
+def _unknown_key(e: BaseException, argv: list[str]) -> str | None:
+    """``--config.a.b: the config has no key 'b'`` when an override names a missing key."""
+    if not isinstance(e, AttributeError | KeyError):
+        return None
+    key = _one_line(e)
+    flags = [a.split("=")[0] for a in argv if a.startswith("--config.")]
+    flag = next((f for f in flags if f.endswith(f".{key}")), None)
+    return f"{flag}: the config has no key {key!r}" if flag else None
 
 
 def _define(fv: absl_flags.FlagValues, full: list[str], argv: list[str]) -> None:
@@ -109,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tfds.disable_progress_bar()
     from seq2seq_jax import commands
     from seq2seq_jax.data.errors import DataError
+    from seq2seq_jax.lock import WorkdirError
     from seq2seq_jax.model_config import ConfigError
 
     try:
@@ -128,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  temperature=args.temperature,
                                  attention_plot=args.attention_plot, truncate=args.truncate)
         return 0
-    except (UsageError, ConfigError, DataError, FileNotFoundError) as e:
+    except (UsageError, ConfigError, DataError, FileNotFoundError, WorkdirError) as e:
         print(f"seq2seq-jax: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

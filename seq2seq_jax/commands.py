@@ -11,12 +11,24 @@ from typing import Any, TextIO
 import ml_collections
 
 from seq2seq_jax import evaluate, pipeline, plots, workdir
+from seq2seq_jax.model_config import ConfigError
 
 
 def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, Any]:
     from seq2seq_jax.train import train_and_evaluate
 
     return train_and_evaluate(config, directory)
+
+
+def _check_options(beam: int | None = None, temperature: float | None = None,
+                   limit: int = 0) -> None:
+    """Reject what would otherwise decode silently wrong (before loading anything)."""
+    if beam is not None and beam < 1:
+        raise ConfigError(f"--beam {beam}: the beam size must be >= 1 (1 = greedy)")
+    if temperature is not None and not temperature > 0:
+        raise ConfigError(f"--temperature {temperature}: must be > 0")
+    if limit < 0:
+        raise ConfigError(f"--limit {limit}: must be >= 0 (0 = every example)")
 
 
 def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
@@ -34,6 +46,7 @@ def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
 def run_eval(directory: str, split: str = "test", beam: int | None = None,
              limit: int = 0, examples_to_show: int = 5) -> dict[str, Any]:
     """Score the best checkpoint on ``split``; print and save one JSON object."""
+    _check_options(beam=beam, limit=limit)
     trained = workdir.load(directory)
     config = trained.config
     _apply_decode_options(config, beam, False, None)
@@ -64,6 +77,7 @@ def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | N
                 sample: bool = False, temperature: float | None = None,
                 attention_plot: str | None = None, truncate: bool = False) -> None:
     """Decode each input line, write one output line each, optionally plot attention."""
+    _check_options(beam=beam, temperature=temperature)
     trained = workdir.load(directory)
     config = trained.config
     _apply_decode_options(config, beam, sample, temperature)
@@ -81,6 +95,8 @@ def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | N
                   file=sys.stderr)
             return
         rows = [*first.out_tokens, "</s>"][:first.attention.shape[0]]  # no EOS at max length
-        plots.attention_heatmap(first.attention, first.src_tokens, rows, attention_plot,
-                                title=f"{config.model.name}: {''.join(first.src_tokens)}")
+        # A literal "$": matplotlib would parse "$...$" in user text as mathtext and fail.
+        src = [t.replace("$", r"\$") for t in first.src_tokens]
+        plots.attention_heatmap(first.attention, src, [t.replace("$", r"\$") for t in rows],
+                                attention_plot, title=f"{config.model.name}: {''.join(src)}")
         print(f"attention plot written to {attention_plot}", file=sys.stderr)

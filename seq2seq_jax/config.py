@@ -4,6 +4,27 @@
 Bahdanau attention); every file in ``configs/`` starts from it and overrides
 what its experiment changes. ``validate`` runs before anything is compiled and
 raises ``ConfigError`` naming the option and the valid choices.
+
+Batch sizes and devices (``seq2seq_jax.parallel``):
+
+* ``data.batch_size`` is the GLOBAL batch of one step, summed over every
+  device and host. Training uses every visible device; the devices on the
+  mesh's data axis (all of them, divided by ``parallel.model_parallel``) split
+  it evenly, so each holds ``batch_size / data devices`` rows, and it must be a
+  multiple of the data-device count (``ConfigError`` otherwise, checked when
+  training starts). The same holds for ``data.eval_batch_size``.
+* ``train.grad_accum_steps`` = k accumulates the gradients of k consecutive
+  batches (``optax.MultiSteps``) into one optimizer update: an update sees
+  ``k * batch_size`` examples. Each batch's loss is its mean per target token
+  and the update uses the mean of the k gradients, which equals one batch of
+  ``k * batch_size`` when the batches hold equally many target tokens.
+* Every step count (``train.num_steps``, ``warmup_steps``, ``log_every``,
+  ``eval_every``, ``checkpoint_every``) counts batches (micro-steps), as does
+  the data position of a checkpoint; a run makes ``num_steps // k`` updates,
+  and the learning-rate schedule is read at the micro-step where each update
+  starts, so raising k keeps the data budget and the schedule's shape.
+* Results do not depend on the device count: the same config on 1 or N
+  devices trains the same model up to float summation order.
 """
 
 from __future__ import annotations
@@ -66,6 +87,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.hidden = 128
     c.model.bidirectional = True
     c.model.dropout = 0.1
+    c.model.dtype = "float32"  # "bfloat16": mixed precision (params stay float32)
+    c.model.remat = False  # recompute activations in the backward pass (less memory)
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 4000
@@ -85,6 +108,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.eval_split = "dev"
     c.train.eval_max_examples = 1000  # dev subset decoded at each evaluation
     c.train.skip_nonfinite = False  # skip (and count) non-finite updates instead of stopping
+    c.train.grad_accum_steps = 1  # batches whose gradients make one update (optax.MultiSteps)
+
+    c.parallel = ml_collections.ConfigDict()
+    c.parallel.model_parallel = 1  # devices on the "model" mesh axis; the rest split the batch
+    c.parallel.distributed = False  # jax.distributed.initialize() with cluster auto-detection
 
     c.decode = ml_collections.ConfigDict()
     c.decode.method = "greedy"
@@ -140,6 +168,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _positive(f"train.{name}", t[name])
     for name in ("warmup_steps", "patience", "eval_max_examples"):
         _positive(f"train.{name}", t[name], allow_zero=True)
+    _positive("train.grad_accum_steps", t.get("grad_accum_steps", 1))
+    par = config.get("parallel", ml_collections.ConfigDict())
+    _positive("parallel.model_parallel", par.get("model_parallel", 1))
+    if not isinstance(par.get("distributed", False), bool):
+        raise ConfigError(f"parallel.distributed={par.distributed!r} must be True or False")
     if not t.learning_rate > 0:
         raise ConfigError(f"train.learning_rate={t.learning_rate!r} must be > 0")
     if not 0 <= t.label_smoothing < 1:

@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.sharding import Mesh
 
-from seq2seq_jax import decode, metrics, pipeline
+from seq2seq_jax import decode, metrics, parallel, pipeline
 from seq2seq_jax.data import batching, tokenizers
 from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.interface import Model
@@ -51,8 +52,13 @@ def _encode_sources(texts: Sequence[str], src_tok: tokenizers.Tokenizer, max_len
 def predict(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
             tgt_tok: tokenizers.Tokenizer, texts: Sequence[str],
             config: ml_collections.ConfigDict, *, with_attention: bool = False,
-            truncate: bool | None = None) -> list[Prediction]:
-    """Decode every text with ``config.decode`` options; outputs in input order."""
+            truncate: bool | None = None, mesh: Mesh | None = None) -> list[Prediction]:
+    """Decode every text with ``config.decode`` options; outputs in input order.
+
+    With a ``mesh``, each batch of ``data.eval_batch_size`` sources is split
+    over its data axis (``eval_batch_size`` must be a multiple of the
+    data-parallel device count) and decoded where ``params`` live.
+    """
     d, dec = config.data, config.decode
     truncate = d.truncate if truncate is None else truncate
     ids = _encode_sources(texts, src_tok, d.max_src_len, truncate)
@@ -68,12 +74,13 @@ def predict(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
         src = np.zeros((bsz, width), np.int32)  # fixed batch size: one shape per bucket
         for r, i in enumerate(rows):
             src[r, :len(ids[i])] = ids[i]
-        result = decode.decode(model, params, cfg, jnp.asarray(src), method=dec.method,
+        src_in = jnp.asarray(src) if mesh is None else parallel.shard_global(src, mesh)
+        result = decode.decode(model, params, cfg, src_in, method=dec.method,
                                max_len=max_len, beam_size=dec.beam_size, alpha=dec.alpha,
                                temperature=dec.temperature, top_k=dec.top_k,
                                top_p=dec.top_p, key=jax.random.fold_in(key, start))
-        toks = np.asarray(result.tokens)
-        attn = None if result.attention is None or not with_attention else np.asarray(
+        toks = parallel.to_host(result.tokens)
+        attn = None if result.attention is None or not with_attention else parallel.to_host(
             result.attention)
         if toks.ndim == 3:  # beams: [B, N, L] -> the best hypothesis
             toks = toks[:, 0]
@@ -115,15 +122,19 @@ def score(kind: str, hyps: Sequence[str], refs: Sequence[list[str]],
 
 def evaluate_examples(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
                       tgt_tok: tokenizers.Tokenizer, examples: Sequence[dict[str, Any]],
-                      config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """Decode ``examples`` and score them; returns the metrics and the example count."""
+                      config: ml_collections.ConfigDict,
+                      mesh: Mesh | None = None) -> dict[str, Any]:
+    """Decode ``examples`` and score them; returns the metrics and the example count.
+
+    ``mesh``: shard each decoding batch over its data axis (see ``predict``).
+    """
     kind = pipeline.task_kind(config.data.name)
     if kind == "g2p":
         sources, refs = group_references(examples)
     else:
         sources, refs = [e["source"] for e in examples], [[e["target"]] for e in examples]
     preds = predict(model, params, cfg, src_tok, tgt_tok, sources, config,
-                    truncate=True)
+                    truncate=True, mesh=mesh)
     result = score(kind, [p.text for p in preds], refs, config.data.name)
     result["examples"] = len(sources)
     return result

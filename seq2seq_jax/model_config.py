@@ -37,6 +37,11 @@ def _positive(name: str, value: int) -> None:
         raise ConfigError(f"model.{name}={value!r} must be a positive integer")
 
 
+def _flag(name: str, value: bool) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"model.{name}={value!r} must be True or False")
+
+
 def _rate(name: str, value: float) -> None:
     if not isinstance(value, int | float) or not 0.0 <= value < 1.0:
         raise ConfigError(f"model.{name}={value!r} must be in [0, 1)")
@@ -67,7 +72,12 @@ class RNNConfig:
         "every_step" (Cho et al. 2014, the context also enters every step).
       attn_dim: width of the additive / concat scoring network.
       tie_embeddings: share the target embedding with the output projection.
-      dtype: compute dtype; params stay float32.
+      dtype: compute dtype: "float32", or "bfloat16" for mixed precision
+        (matmuls and activations in bfloat16; params, gradients, optimizer
+        state, the attention softmax, logits and the loss in float32).
+      remat: rematerialise (``jax.checkpoint``) each encoder and decoder scan
+        step, so the backward pass recomputes a step's activations from its
+        carry instead of storing them: less memory, more compute.
     """
 
     src_vocab: int
@@ -89,6 +99,7 @@ class RNNConfig:
     attn_dim: int = 0  # 0 means hidden
     tie_embeddings: bool = False
     dtype: str = "float32"
+    remat: bool = False
 
     @property
     def enc_out_dim(self) -> int:
@@ -109,6 +120,7 @@ class RNNConfig:
         _choice("luong_score", self.luong_score, LUONG_SCORES)
         _choice("context_mode", self.context_mode, CONTEXT_MODES)
         _choice("dtype", self.dtype, DTYPES)
+        _flag("remat", self.remat)
         _rate("dropout", self.dropout)
         if self.attention == "luong" and self.luong_score in ("dot", "scaled_dot") \
                 and self.enc_out_dim != self.hidden:
@@ -136,7 +148,12 @@ class TransformerConfig:
       share_embeddings: one embedding table for source and target (joint vocab).
       max_len: longest position the decode cache holds.
       attention_impl: "einsum" or "dot_product_attention" (``jax.nn``).
-      dtype: compute dtype; params stay float32.
+      dtype: compute dtype: "float32", or "bfloat16" for mixed precision
+        (params, gradients, optimizer state, layer-norm statistics, the
+        attention softmax, logits and the loss stay float32).
+      remat: rematerialise (``jax.checkpoint``) every encoder and decoder block
+        in the teacher-forced pass: the backward pass recomputes a block's
+        activations from its input instead of storing them.
     """
 
     src_vocab: int
@@ -154,6 +171,7 @@ class TransformerConfig:
     max_len: int = 256
     attention_impl: str = "einsum"
     dtype: str = "float32"
+    remat: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -171,6 +189,7 @@ class TransformerConfig:
                               "(a joint vocabulary)")
         _choice("attention_impl", self.attention_impl, ATTENTION_IMPLS)
         _choice("dtype", self.dtype, DTYPES)
+        _flag("remat", self.remat)
         _rate("dropout", self.dropout)
         _rate("attn_dropout", self.attn_dropout)
         return self

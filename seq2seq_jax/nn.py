@@ -28,11 +28,15 @@ def dense_init(key: Array, d_in: int, d_out: int, bias: bool = True) -> Params:
     return params
 
 
-def dense(params: Params, x: Array) -> Array:
-    """``x @ w + b`` over the last axis; computes in ``x``'s dtype."""
-    y = x @ params["w"].astype(x.dtype)
+def dense(params: Params, x: Array, out_dtype: Any = None) -> Array:
+    """``x @ w + b`` over the last axis; multiplies in ``x``'s dtype.
+
+    ``out_dtype`` (e.g. float32 for logits under bfloat16 compute) is the dtype
+    the matmul accumulates into and returns; None keeps ``x``'s dtype.
+    """
+    y = jnp.matmul(x, params["w"].astype(x.dtype), preferred_element_type=out_dtype)
     if "b" in params:
-        y = y + params["b"].astype(x.dtype)
+        y = y + params["b"].astype(y.dtype)
     return y
 
 
@@ -42,8 +46,13 @@ def embed_init(key: Array, vocab: int, dim: int) -> Params:
 
 
 def embed(params: Params, ids: Array, dtype: Any = jnp.float32) -> Array:
-    """Look up ``ids: [...]`` -> ``[..., dim]``."""
-    return params["table"].astype(dtype)[ids]
+    """Look up ``ids: [...]`` -> ``[..., dim]`` in ``dtype``.
+
+    The rows are gathered from the float32 table and then cast, so the
+    gradient is scattered into the table in float32 (and only the rows used
+    are converted).
+    """
+    return params["table"][ids].astype(dtype)
 
 
 def layer_norm_init(dim: int) -> Params:
@@ -75,4 +84,11 @@ def split_key(key: Array | None, n: int) -> list[Array | None]:
 
 
 def compute_dtype(name: str) -> Any:
+    """The jnp dtype of a config's ``dtype`` name ("float32" or "bfloat16")."""
     return jnp.bfloat16 if name == "bfloat16" else jnp.float32
+
+
+def remat(fn: Any, enabled: bool) -> Any:
+    """``jax.checkpoint(fn)`` when ``enabled``, else ``fn``: its backward pass
+    recomputes the activations inside ``fn`` from its inputs instead of storing them."""
+    return jax.checkpoint(fn) if enabled else fn

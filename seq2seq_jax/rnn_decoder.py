@@ -145,9 +145,12 @@ def _run_cells(params: Params, cfg: RNNConfig, cells: tuple[Any, ...], x: Array,
 
 
 def _logits(params: Params, cfg: RNNConfig, x: Array) -> Array:
+    """``x: [H]`` -> logits ``[V]``, accumulated and returned in float32 whatever
+    the compute dtype, so the softmax and the loss never see bfloat16 logits."""
     if cfg.tie_embeddings:
-        return (x @ params["embed"]["table"].T.astype(x.dtype)).astype(jnp.float32)
-    return nn.dense(params["out"], x).astype(jnp.float32)
+        return jnp.matmul(x, params["embed"]["table"].T.astype(x.dtype),
+                          preferred_element_type=jnp.float32)
+    return nn.dense(params["out"], x, jnp.float32)
 
 
 def step(params: Params, cfg: RNNConfig, memory: Memory, state: DecoderState, token: Array,
@@ -200,6 +203,10 @@ def teacher_forced(params: Params, cfg: RNNConfig, memory: Memory, tgt_in: Array
                    key: Array | None = None) -> tuple[Array, Array | None]:
     """Scan ``step`` over the target ``tgt_in: [T]``.
 
+    With ``cfg.remat`` each scan step is rematerialised: the backward pass keeps
+    only the step's carry (the cell states and input feed) and recomputes the
+    attention scores, gates and logits from it.
+
     Returns:
       logits ``[T, V]`` and attention ``[T, S]`` (None without attention).
     """
@@ -212,5 +219,6 @@ def teacher_forced(params: Params, cfg: RNNConfig, memory: Memory, tgt_in: Array
         out, state = step(params, cfg, memory, state, token, k)
         return state, out
 
-    _, outs = jax.lax.scan(body, state0, (tgt_in, steps), unroll=cfg.unroll)
+    _, outs = jax.lax.scan(nn.remat(body, cfg.remat), state0, (tgt_in, steps),
+                           unroll=cfg.unroll)
     return outs.logits, outs.attention

@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
-from seq2seq_jax import checkpoint, evaluate, losses, models, pipeline, reporting
+from seq2seq_jax import checkpoint, evaluate, losses, models, parallel, pipeline, reporting
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.data import batching
 from seq2seq_jax.interface import Model
@@ -55,20 +56,41 @@ def make_schedule(t: ml_collections.ConfigDict) -> optax.Schedule:
 
 
 def make_optimizer(t: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """Clipping and Adam(W) on the schedule; with ``t.grad_accum_steps`` = k > 1,
+    wrapped in ``optax.MultiSteps``: k calls accumulate the mean gradient and the
+    k-th applies one update (the others return zero updates).
+
+    The schedule counts micro-steps (batches); the inner optimizer counts
+    updates, so update u reads the schedule at micro-step ``u * k``.
+    """
+    k = int(t.get("grad_accum_steps", 1))
     schedule = make_schedule(t)
+    if k > 1:
+        per_step = schedule
+        schedule = lambda update: per_step(update * k)  # noqa: E731
     if t.optimizer == "adamw":
         opt = optax.adamw(schedule, b2=0.98, weight_decay=t.weight_decay)
     else:
         opt = optax.adam(schedule, b2=0.98)
-    return optax.chain(optax.clip_by_global_norm(t.clip_norm), opt)
+    opt = optax.chain(optax.clip_by_global_norm(t.clip_norm), opt)
+    if k > 1:
+        return optax.MultiSteps(opt, every_k_schedule=k).gradient_transformation()
+    return opt
 
 
 def init_state(model: Model, cfg: Any, optimizer: optax.GradientTransformation,
-               seed: int) -> TrainState:
+               seed: int, mesh: Mesh | None = None) -> TrainState:
+    """The step-0 state; with a ``mesh``, placed on it by ``parallel.make_shardings``
+    (replicated, or the large weights split over the model axis)."""
     init_key, rng = jax.random.split(jax.random.PRNGKey(seed))
     params = model.init(init_key, cfg)
-    return TrainState(jnp.int32(0), params, optimizer.init(params), rng, jnp.int32(0),
-                      jnp.int32(-1))
+    state = TrainState(jnp.int32(0), params, optimizer.init(params), rng, jnp.int32(0),
+                       jnp.int32(-1))
+    if mesh is None:
+        return state
+    # Initialised op by op as on one device, then placed: the values do not
+    # depend on the mesh (a jitted init would fuse and round differently).
+    return parallel.place(state, parallel.make_shardings(state, mesh).state)
 
 
 def make_loss_fn(model: Model, cfg: Any, label_smoothing: float):
@@ -85,11 +107,16 @@ def make_loss_fn(model: Model, cfg: Any, label_smoothing: float):
 
 
 def make_train_step(model: Model, cfg: Any, optimizer: optax.GradientTransformation,
-                    label_smoothing: float):
+                    label_smoothing: float, shardings: parallel.Shardings | None = None):
     """A jitted ``(state, batch) -> (state, metrics)`` that donates the state.
 
     A non-finite loss or gradient leaves params and optimizer state unchanged,
     counts the step in ``state.skipped`` and records it in ``first_bad_step``.
+
+    With ``shardings`` (``parallel.make_shardings``) the step is jitted with
+    explicit ``in_shardings``/``out_shardings``: the state stays where it is,
+    the batch ``[B, ...]`` is split over the mesh's data axis, and the metrics
+    come back replicated. The loss is the mean over the whole global batch.
     """
     grad_fn = jax.value_and_grad(make_loss_fn(model, cfg, label_smoothing), has_aux=True)
 
@@ -111,7 +138,11 @@ def make_train_step(model: Model, cfg: Any, optimizer: optax.GradientTransformat
                        update_norm=optax.tree.norm(updates))
         return new, metrics
 
-    return jax.jit(train_step, donate_argnums=0)
+    if shardings is None:
+        return jax.jit(train_step, donate_argnums=0)
+    return jax.jit(train_step, donate_argnums=0,
+                   in_shardings=(shardings.state, shardings.batch),
+                   out_shardings=(shardings.state, shardings.replicated))
 
 
 @dataclasses.dataclass
@@ -182,6 +213,24 @@ def _meta(run: Run, step: int, stopper: EarlyStopping) -> dict[str, Any]:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
                        stop_at: int | None = None) -> dict[str, Any]:
+    """Train ``config`` in ``workdir`` (``_train_and_evaluate``) holding the workdir's lock.
+
+    The lock (``lock.WorkdirLock``) keeps a second run out of the same workdir.
+
+    Raises:
+      lock.WorkdirLockedError: another run is training in ``workdir``.
+      lock.WorkdirError: ``workdir`` is a file.
+    """
+    from seq2seq_jax.lock import WorkdirLock
+
+    config_lib.validate(config)  # a bad config creates nothing, not even the workdir
+    parallel.distributed_init(config)  # idempotent; the lock is per process index
+    with WorkdirLock(workdir, jax.process_index()):
+        return _train_and_evaluate(config, workdir, stop_at)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
+                        stop_at: int | None = None) -> dict[str, Any]:
     """Train ``config`` in ``workdir``, resuming from its latest checkpoint if any.
 
     ``stop_at`` ends this invocation after that step, as an interruption would
@@ -191,6 +240,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
       The summary: final step, best dev metric and its step, last train metrics.
     """
     config_lib.validate(config)
+    parallel.distributed_init(config)  # before anything touches a device
+    mesh = parallel.mesh_from_config(config)  # every visible device; checks the batch sizes
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t = config.train
@@ -203,7 +254,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
     if ckpt.latest_step() is not None:
         saved, _ = checkpoint.read_meta(workdir, checkpoint.LATEST)
     run = build_run(config, workdir, saved["tokenizers"] if saved else None)
-    state = init_state(run.model, run.cfg, optimizer, config.seed)
+    state = init_state(run.model, run.cfg, optimizer, config.seed, mesh)
     restored = ckpt.restore_latest(state) if saved is not None else None
     if restored is not None:
         state, meta, _ = restored
@@ -211,7 +262,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
         log.warning("resuming from the checkpoint at step %d in %s", int(state.step), workdir)
     (workdir / "config.json").write_text(config_lib.to_json(config))
 
-    train_step = make_train_step(run.model, run.cfg, optimizer, t.label_smoothing)
+    train_step = make_train_step(run.model, run.cfg, optimizer, t.label_smoothing,
+                                 parallel.make_shardings(state, mesh))
+    rows = parallel.process_rows(mesh, config.data.batch_size)  # this host's share
     schedule = make_schedule(t)
     writer = reporting.MetricWriter(workdir)
     progress = reporting.Progress(int(state.step), t.num_steps)
@@ -222,9 +275,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
     allow_skip = bool(t.skip_nonfinite)
     try:
         while step < min(t.num_steps, stop_at or t.num_steps):
-            batch = run.train_iter.batch_at(step)
-            state, metrics = train_step(state, {k: v for k, v in batch.items()
-                                                if k not in ("index", "valid")})
+            batch = run.train_iter.batch_at(step, rows)
+            state, metrics = train_step(state, parallel.shard_batch(
+                {k: v for k, v in batch.items() if k not in ("index", "valid")}, mesh,
+                config.data.batch_size))
             step += 1
             window.append(metrics)
             if step % t.log_every == 0 or step == t.num_steps:
@@ -239,7 +293,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
             if step % t.eval_every == 0 or step == t.num_steps:
                 check_finite(state, allow_skip)
                 scores = evaluate.evaluate_examples(run.model, state.params, run.cfg,
-                                                    run.src_tok, run.tgt_tok, run.dev, config)
+                                                    run.src_tok, run.tgt_tok, run.dev, config,
+                                                    mesh=mesh)
                 writer.write(step, scores, prefix="dev")
                 progress.message(f"step {step}: dev " + reporting.format_metrics(scores))
                 if stopper.update(scores[t.metric], step):

@@ -18,10 +18,13 @@ Decoding is incremental: ``encode`` projects the encoder output into every
 decoder layer's cross-attention keys and values once; ``step`` writes one
 position's self-attention keys and values into a fixed-size cache, so a step
 never recomputes the prefix. ``apply`` and ``step`` share ``_decoder_layer``.
+With ``cfg.remat`` every block of the teacher-forced pass is wrapped in
+``jax.checkpoint``: the backward pass stores each block's input only.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -306,8 +309,9 @@ def encode(params: Params, cfg: TransformerConfig, src: Array,
     cross-attention keys and values of every decoder layer once."""
     mask = src != PAD_ID  # [S]
     x = _embed(_table(params, "src"), cfg, src, jnp.arange(src.shape[0]), _fold(key, 0))
+    block = nn.remat(functools.partial(encoder_layer, cfg=cfg), cfg.remat)
     for i, layer in enumerate(params["encoder"]["layers"]):
-        x = encoder_layer(layer, cfg, x, mask, _fold(key, i + 1))  # [S, D]
+        x = block(params=layer, x=x, mask=mask, key=_fold(key, i + 1))  # [S, D]
     if cfg.pre_norm:
         x = nn.layer_norm(params["encoder"]["norm"], x)
     layers = params["decoder"]["layers"]
@@ -320,11 +324,10 @@ def _logits(params: Params, cfg: TransformerConfig, x: Array) -> Array:
     """Final norm (pre-norm) and output projection: ``[T, D] -> [T, V]`` float32."""
     if cfg.pre_norm:
         x = nn.layer_norm(params["decoder"]["norm"], x)
-    if cfg.tie_output:
-        logits = x @ _table(params, "tgt")["table"].astype(x.dtype).T
-    else:
-        logits = nn.dense(params["out"], x)
-    return logits.astype(jnp.float32)
+    if cfg.tie_output:  # accumulated in float32 under bfloat16 compute
+        return jnp.matmul(x, _table(params, "tgt")["table"].astype(x.dtype).T,
+                          preferred_element_type=jnp.float32)
+    return nn.dense(params["out"], x, jnp.float32)
 
 
 def _decode(params: Params, cfg: TransformerConfig, memory: TransformerMemory, x: Array,
@@ -341,8 +344,11 @@ def _decode(params: Params, cfg: TransformerConfig, memory: TransformerMemory, x
     kv = None if cache is None else (cache.k, cache.v)
     w = None
     for i, layer in enumerate(layers):
-        x, kv, w = _decoder_layer(layer, cfg, x, self_mask, kv, i, pos, memory, cross_mask,
-                                  i == len(layers) - 1, _fold(key, i))
+        block = functools.partial(_decoder_layer, cfg=cfg, layer=i,
+                                  need_weights=i == len(layers) - 1)
+        block = nn.remat(block, cfg.remat and cache is None)  # training only
+        x, kv, w = block(params=layer, x=x, self_mask=self_mask, cache=kv, pos=pos,
+                         memory=memory, cross_mask=cross_mask, key=_fold(key, i))
     assert w is not None
     return _logits(params, cfg, x), w.mean(0), kv  # [T, V], [T, S]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -11,6 +12,8 @@ import ml_collections
 
 from seq2seq_jax import checkpoint, models, pipeline
 from seq2seq_jax.interface import Model
+
+log = logging.getLogger(__name__)
 
 
 class Trained(NamedTuple):
@@ -24,27 +27,73 @@ class Trained(NamedTuple):
     which: str  # "best" or "checkpoints"
 
 
-def load(workdir: str | Path, which: str = checkpoint.BEST) -> Trained:
-    """Restore the best (default) or latest checkpoint of ``workdir``.
-
-    Says on stderr which checkpoint was loaded.
-    """
+def _load_at(workdir: Path, which: str, step: int) -> Trained:
+    """Restore one checkpoint; raises ``CheckpointError`` (or one of
+    ``checkpoint.UNREADABLE``, for damaged meta contents) if it is damaged."""
     from seq2seq_jax.train import init_state, make_optimizer
 
-    workdir = Path(workdir)
-    if not workdir.is_dir():
-        raise FileNotFoundError(f"workdir {workdir} does not exist; train first with "
-                                f"`seq2seq-jax train --workdir {workdir}`")
-    best_dir = workdir / checkpoint.BEST
-    if which == checkpoint.BEST and not any(best_dir.glob("[0-9]*")):
-        which = checkpoint.LATEST  # no evaluation has run yet
-    meta, _ = checkpoint.read_meta(workdir, which)
+    meta, _ = checkpoint.read_meta(workdir, which, step)
     config = ml_collections.ConfigDict(meta["config"])
     src_tok, tgt_tok = pipeline.tokenizers_from_dict(meta["tokenizers"])
     cfg = models.make_config(config.model.to_dict(), src_tok.vocab_size, tgt_tok.vocab_size)
     model = models.get_model(config.model.name)
     optimizer = make_optimizer(config.train)
     template = jax.eval_shape(lambda: init_state(model, cfg, optimizer, config.seed))
-    state, _, step = checkpoint.restore_params(workdir, template, which)
-    print(f"loaded checkpoint {workdir / which}/{step} (step {step})", file=sys.stderr)
+    state, _, _ = checkpoint.restore_params(workdir, template, which, step)
     return Trained(config, model, cfg, state.params, src_tok, tgt_tok, step, which)
+
+
+def _load(workdir: Path, which: str) -> Trained:
+    if not workdir.is_dir():
+        raise FileNotFoundError(f"workdir {workdir} does not exist; train first with "
+                                f"`seq2seq-jax train --workdir {workdir}`")
+    tries = checkpoint.candidates(workdir, which)
+    if not tries:
+        raise FileNotFoundError(
+            f"{workdir} holds no complete checkpoint (in {checkpoint.LATEST}/ or "
+            f"{checkpoint.BEST}/): is it a training workdir? Run `seq2seq-jax train "
+            f"--workdir {workdir}` first.")
+    failed = []
+    for kind, step in tries:
+        try:
+            return _load_at(workdir, kind, step)
+        except (*checkpoint.UNREADABLE, checkpoint.CheckpointError) as e:
+            why = checkpoint.reason(e.__cause__ or e)
+            failed.append(f"{workdir / kind / str(step)}: {why}")
+            log.warning("checkpoint %s is unreadable (%s); falling back to the next one",
+                        workdir / kind / str(step), why)
+    raise checkpoint.CheckpointError(
+        f"no checkpoint of {workdir} can be read ({'; '.join(failed)})")
+
+
+def load(workdir: str | Path, which: str = checkpoint.BEST) -> Trained:
+    """Restore the best (default) or latest checkpoint of ``workdir``.
+
+    The best falls back to the latest before any evaluation has run. A damaged
+    checkpoint is skipped with a warning naming it, for the next candidate (the
+    best, then the latest checkpoints newest first, or the reverse for
+    ``LATEST``). Says on stderr which checkpoint was loaded.
+
+    Raises:
+      FileNotFoundError: no workdir, or no checkpoint in it.
+      checkpoint.CheckpointError: checkpoints exist but none can be read.
+    """
+    trained = _load(Path(workdir), which)
+    print(f"loaded checkpoint {Path(workdir) / trained.which}/{trained.step} "
+          f"(step {trained.step})", file=sys.stderr)
+    return trained
+
+
+def params_digest(workdir: str | Path) -> tuple[str, int]:
+    """The SHA-256 of the latest checkpoint's parameters, to compare runs bit for bit.
+
+    Returns:
+      ``(hex digest, step)`` of the newest readable checkpoint in ``checkpoints/``.
+    """
+    from seq2seq_jax.train import final_params_digest
+
+    trained = _load(Path(workdir), checkpoint.LATEST)
+    if trained.which != checkpoint.LATEST:
+        raise checkpoint.CheckpointError(f"{workdir} has no readable checkpoint in "
+                                         f"{checkpoint.LATEST}/")
+    return final_params_digest(trained.params), trained.step

@@ -129,3 +129,33 @@ def test_train_metric_must_be_one_the_task_produces(data, good, bad):
     c.train.metric = bad
     with pytest.raises(config_lib.ConfigError, match=f"train.metric='{bad}' is not valid"):
         config_lib.validate(c)
+
+
+def test_parallel_and_accumulation_defaults_change_nothing():
+    c = config_lib.default_config()
+    assert c.train.grad_accum_steps == 1
+    assert c.parallel.model_parallel == 1 and c.parallel.distributed is False
+    assert c.model.dtype == "float32" and c.model.remat is False
+
+
+@pytest.mark.parametrize("option", ["train.grad_accum_steps", "parallel.model_parallel"])
+@pytest.mark.parametrize("value", [0, -2, 1.5])
+def test_accumulation_and_model_parallel_must_be_positive_integers(option, value):
+    d = config_lib.default_config().to_dict()
+    section, name = option.split(".")
+    d[section][name] = value
+    with pytest.raises(ConfigError, match=rf"{option}=.*must be an integer >= 1"):
+        config_lib.validate(config_lib.from_json(json.dumps(d)))
+
+
+def test_parallel_distributed_must_be_a_bool():
+    d = config_lib.default_config().to_dict()
+    d["parallel"]["distributed"] = "yes"
+    with pytest.raises(ConfigError, match=r"parallel\.distributed='yes' must be True or False"):
+        config_lib.validate(config_lib.from_json(json.dumps(d)))
+
+
+def test_configs_without_the_new_sections_still_validate():
+    d = config_lib.default_config().to_dict()
+    del d["parallel"], d["train"]["grad_accum_steps"]
+    config_lib.validate(config_lib.from_json(json.dumps(d)))

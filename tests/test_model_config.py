@@ -163,3 +163,11 @@ def test_derived_widths():
     assert rnn(hidden=16).score_dim == 16  # attn_dim 0 means hidden
     assert rnn(hidden=16, attn_dim=5).score_dim == 5
     assert tfm(d_model=24, heads=3).head_dim == 8
+
+
+@pytest.mark.parametrize("make", [rnn, tfm])
+def test_remat_is_a_flag_off_by_default(make):
+    assert make().remat is False
+    make(remat=True).validate()
+    with pytest.raises(ConfigError, match=r"model\.remat=1 must be True or False"):
+        make(remat=1).validate()

@@ -66,3 +66,49 @@ def test_load_restores_config_tokenizers_and_params(tmp_path, capsys, with_best)
     if with_best:  # the latest is still reachable on request
         latest = workdir_lib.load(tmp_path, checkpoint.LATEST)
         assert latest.which == checkpoint.LATEST and latest.step == 7
+
+
+def _break(step_dir) -> None:
+    """Truncate the array data of one checkpoint (its largest file)."""
+    data = max((step_dir / "state" / "d").iterdir(), key=lambda p: p.stat().st_size)
+    data.write_bytes(data.read_bytes()[:10])
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_load_falls_back_from_a_damaged_best_to_the_latest(tmp_path, capsys, caplog):
+    _fake_workdir(tmp_path, with_best=True)
+    _break(tmp_path / checkpoint.BEST / "5")
+    capsys.readouterr()
+    with caplog.at_level("WARNING"):
+        trained = workdir_lib.load(tmp_path)
+    assert (trained.which, trained.step) == (checkpoint.LATEST, 7)
+    assert f"checkpoint {tmp_path / checkpoint.BEST / '5'} is unreadable" in caplog.text
+    assert f"loaded checkpoint {tmp_path / checkpoint.LATEST}/7" in capsys.readouterr().err
+    assert (tmp_path / checkpoint.BEST / "5").is_dir()  # eval and predict move nothing
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_load_with_nothing_readable_is_a_checkpoint_error(tmp_path):
+    _fake_workdir(tmp_path, with_best=True)
+    _break(tmp_path / checkpoint.BEST / "5")
+    (tmp_path / checkpoint.LATEST / "7" / "meta" / "metadata").unlink()
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        workdir_lib.load(tmp_path)
+    assert str(tmp_path / checkpoint.BEST / "5") in str(err.value)
+    assert str(tmp_path / checkpoint.LATEST / "7") in str(err.value)
+
+
+def test_params_digest_is_the_latest_checkpoints(tmp_path):
+    _fake_workdir(tmp_path, with_best=True)
+    digest, step = workdir_lib.params_digest(tmp_path)
+    latest = workdir_lib.load(tmp_path, checkpoint.LATEST)
+    assert step == 7 and digest == train.final_params_digest(latest.params)
+    assert digest != train.final_params_digest(workdir_lib.load(tmp_path).params)  # best: 5
+
+
+def test_load_ignores_an_unfinished_best_save(tmp_path):
+    """A run killed during its first best save leaves only a temporary directory there."""
+    _fake_workdir(tmp_path, with_best=False)
+    (tmp_path / checkpoint.BEST / "3.orbax-checkpoint-tmp-1700000000").mkdir(parents=True)
+    trained = workdir_lib.load(tmp_path)
+    assert (trained.which, trained.step) == (checkpoint.LATEST, 7)

@@ -21,6 +21,10 @@ For epoch e = k // steps_per_epoch:
 
 The hash is SplitMix64 in numpy ``uint64`` arithmetic, so the order does not
 depend on numpy's random generator streams and stays the same across versions.
+
+Multi-host data parallelism: every process computes the same order and builds
+only its own rows of each global batch (``batch_at(step, rows=...)``), padded
+to the whole batch's bucket lengths.
 """
 
 from __future__ import annotations
@@ -190,14 +194,21 @@ def apply_max_len(pairs: EncodedPairs, cfg: BatchConfig) -> EncodedPairs:
 
 
 def make_batch(pairs: EncodedPairs, indices: Sequence[int] | np.ndarray,
-               cfg: BatchConfig) -> Batch:
+               cfg: BatchConfig, rows: tuple[int, int] | None = None) -> Batch:
     """Pad the examples ``indices`` (at most B of them) into one fixed-shape batch.
+
+    Args:
+      pairs, indices, cfg: the examples, which of them, batch size and buckets.
+      rows: ``(start, stop)``: build only these rows of the batch (one host's
+        share in multi-host data parallelism), still padded to the S and T of
+        the whole batch, so every host's rows have the same shape.
 
     Returns:
       ``src [B, S] int32``; ``tgt_in [B, T]`` = BOS + target; ``tgt_out [B, T]``
       = target + EOS; ``src_mask [B, S]``, ``tgt_mask [B, T]`` bool, True on real
       tokens; ``valid [B]`` bool, False on filler rows; ``index [B] int32``, the
-      example's position in ``pairs``, -1 on filler rows.
+      example's position in ``pairs``, -1 on filler rows. With ``rows``, B is
+      ``stop - start``.
     """
     indices = [int(i) for i in indices]
     b = cfg.batch_size
@@ -207,6 +218,12 @@ def make_batch(pairs: EncodedPairs, indices: Sequence[int] | np.ndarray,
     tgts = [pairs.tgt[i] for i in indices]
     s = bucket_length(max(len(x) for x in srcs), cfg.src_bucket_set)
     t = bucket_length(max(len(y) for y in tgts) + 1, cfg.tgt_bucket_set)
+    if rows is not None:
+        start, stop = rows
+        if not 0 <= start < stop <= b:
+            raise ValueError(f"rows={rows} must lie within the batch's {b} rows")
+        b = stop - start
+        indices, srcs, tgts = indices[start:stop], srcs[start:stop], tgts[start:stop]
     batch = {
         "src": np.full((b, s), PAD_ID, np.int32),
         "tgt_in": np.full((b, t), PAD_ID, np.int32),
@@ -317,9 +334,14 @@ class BatchIterator:
         epoch, within = divmod(step, self.steps_per_epoch)
         return self.plan(epoch)[within]
 
-    def batch_at(self, step: int) -> Batch:
-        """The batch at global step ``step``; see ``make_batch`` for its fields."""
-        return make_batch(self.pairs, self.indices_at(step), self.cfg)
+    def batch_at(self, step: int, rows: tuple[int, int] | None = None) -> Batch:
+        """The batch at global step ``step``; see ``make_batch`` for its fields.
+
+        ``rows=(start, stop)`` builds only those rows of it: each process of a
+        multi-host run takes the rows its devices hold, and the hosts' rows
+        together are exactly the single-host batch.
+        """
+        return make_batch(self.pairs, self.indices_at(step), self.cfg, rows)
 
     def iterate(self, start_step: int = 0, num_steps: int | None = None) -> Iterator[Batch]:
         """Batches for steps ``start_step, start_step + 1, ...`` (endless by default)."""

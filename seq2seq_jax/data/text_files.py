@@ -20,6 +20,7 @@ Files may be plain or gzip-compressed (detected from the content, not the name),
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import os
 import zlib
@@ -83,6 +84,8 @@ def _raw_lines(path: Path) -> list[bytes]:
             data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"Cannot read {path}: {e} (a truncated or corrupt download?)") from e
+    # A UTF-8 byte order mark (editors on Windows write one) is not text of line 1.
+    data = data.removeprefix(codecs.BOM_UTF8)
     # Split on "\n" only: bytes.splitlines would also split on a stray "\r" inside a
     # sentence and shift every later line of a parallel corpus.
     lines = data.split(b"\n")
