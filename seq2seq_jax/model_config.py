@@ -21,6 +21,7 @@ LUONG_SCORES = ("dot", "general", "concat", "scaled_dot")
 CONTEXT_MODES = ("init", "every_step")
 ATTENTION_IMPLS = ("einsum", "dot_product_attention")
 DTYPES = ("float32", "bfloat16")
+ENCODER_IMPLS = ("scan", "fused")
 
 
 class ConfigError(ValueError):
@@ -78,6 +79,10 @@ class RNNConfig:
       remat: rematerialise (``jax.checkpoint``) each encoder and decoder scan
         step, so the backward pass recomputes a step's activations from its
         carry instead of storing them: less memory, more compute.
+      encoder_impl: "scan" (the cell step under ``lax.scan``, differentiated by
+        JAX) or "fused" (LSTM only: ``lstm_fused``, a hand-written backward pass
+        that computes the weight gradients after the loop; its gradient needs the
+        model under ``jax.vmap``, as ``models.batch_apply`` does). See BENCHMARKS.md.
     """
 
     src_vocab: int
@@ -100,6 +105,7 @@ class RNNConfig:
     tie_embeddings: bool = False
     dtype: str = "float32"
     remat: bool = False
+    encoder_impl: str = "scan"
 
     @property
     def enc_out_dim(self) -> int:
@@ -121,6 +127,10 @@ class RNNConfig:
         _choice("context_mode", self.context_mode, CONTEXT_MODES)
         _choice("dtype", self.dtype, DTYPES)
         _flag("remat", self.remat)
+        _choice("encoder_impl", self.encoder_impl, ENCODER_IMPLS)
+        if self.encoder_impl == "fused" and (self.cell != "lstm" or self.remat):
+            raise ConfigError("model.encoder_impl='fused' needs model.cell='lstm' and "
+                              "model.remat=False; use encoder_impl='scan'")
         _rate("dropout", self.dropout)
         if self.attention == "luong" and self.luong_score in ("dot", "scaled_dot") \
                 and self.enc_out_dim != self.hidden:

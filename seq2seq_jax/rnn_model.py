@@ -37,7 +37,8 @@ def encode(params: Params, cfg: RNNConfig, src: Array,
     x = nn.embed(params["src_embed"], src, nn.compute_dtype(cfg.dtype))
     x = nn.dropout(k_emb, x, cfg.dropout)
     out, finals = lstm.encode(params["encoder"], cfg.cell, x, mask, dropout=cfg.dropout,
-                              key=k_enc, hoist=cfg.hoist, unroll=cfg.unroll, remat=cfg.remat)
+                              key=k_enc, hoist=cfg.hoist, unroll=cfg.unroll, remat=cfg.remat,
+                              impl=cfg.encoder_impl)
     out = nn.dropout(None if k_enc is None else jax.random.fold_in(k_enc, 1), out, cfg.dropout)
     return rnn_decoder.make_memory(params["decoder"], cfg, out, mask, finals)
 

@@ -100,3 +100,31 @@ def test_bad_impl_and_cell_are_refused(data):
     gru = lstm.gru_init(jax.random.PRNGKey(0), D, H)
     with pytest.raises(ValueError, match="LSTM cell only"):
         lstm.scan_layer(lstm.get_cell("gru"), gru, x[0], m[0], impl="fused")
+
+
+def test_model_option_gives_the_same_loss_and_gradients():
+    from seq2seq_jax import models
+    from seq2seq_jax.model_config import ConfigError
+
+    spec = {"name": "bahdanau", "embed_dim": 8, "hidden": 12, "bidirectional": True,
+            "enc_layers": 2}
+    model = models.get_model("bahdanau")
+    src = jnp.array([[5, 6, 7, 8, 0], [9, 4, 0, 0, 0]])
+    tgt = jnp.array([[1, 5, 6, 0], [1, 7, 0, 0]])
+
+    def loss_and_grad(impl):
+        cfg = models.make_config({**spec, "encoder_impl": impl}, 12, 10)
+        params = model.init(jax.random.PRNGKey(0), cfg)
+
+        def loss(p):
+            return (models.batch_apply(model, p, cfg, src, tgt).logits ** 2).mean()
+        return jax.jit(jax.value_and_grad(loss))(params)
+
+    (la, ga), (lb, gb) = loss_and_grad("scan"), loss_and_grad("fused")
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(ga), jax.tree.leaves(gb), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ConfigError, match="encoder_impl"):
+        models.make_config({**spec, "encoder_impl": "fused", "cell": "gru"}, 12, 10)
+    with pytest.raises(ConfigError, match="encoder_impl"):
+        models.make_config({**spec, "encoder_impl": "cudnn"}, 12, 10)

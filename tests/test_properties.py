@@ -160,6 +160,11 @@ def test_read_parallel_any_bytes(tmp_path_factory, src, tgt, skip):
         result = text_files.read_parallel(src_path, tgt_path, skip_bad_lines=skip)
     except DataError as e:
         message = str(e)
+        if message.startswith("Cannot read "):  # a first line starting with gzip's magic
+            gz_like = [p for p, lines in ((src_path, src), (tgt_path, tgt))
+                       if b"".join(x + b"\n" for x in lines).startswith(b"\x1f\x8b")]
+            assert any(str(p) in message for p in gz_like), message
+            return
         if len(src) != len(tgt):
             assert str(src_path) in message and str(tgt_path) in message
             assert "no partner" in message

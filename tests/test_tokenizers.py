@@ -35,10 +35,15 @@ def _corpus(lang: str, n: int = 500) -> list[str]:
     if path.exists():
         with gzip.open(path, "rt", encoding="utf-8") as f:
             return [next(f).rstrip("\n") for _ in range(n)]
-    words = {"en": ["a", "man", "woman", "dog", "runs", "on", "the", "street", "."],
-             "de": ["ein", "mann", "frau", "hund", "läuft", "auf", "der", "straße", "."]}[lang]
-    rng = np.random.default_rng(0)
-    return [" ".join(rng.choice(words, size=rng.integers(3, 15))) for _ in range(n)]
+    # A Zipf-like vocabulary of 400 made-up words: enough distinct pieces for the
+    # vocabulary sizes below (100-300), as real text has.
+    rng = np.random.default_rng({"en": 0, "de": 1}[lang])
+    letters = list("abcdefghijklmnopqrstuvwxyz" + ("äöüß" if lang == "de" else ""))
+    words = ["".join(rng.choice(letters, size=rng.integers(2, 9))) for _ in range(400)]
+    p = 1.0 / np.arange(1, len(words) + 1)
+    words = list(rng.choice(words, size=5000, p=p / p.sum()))
+    sentences = (" ".join(rng.choice(words, size=rng.integers(3, 15))) for _ in range(n))
+    return [s[0].upper() + s[1:] + "." for s in sentences]  # capitals and stops, as in text
 
 
 # ---------------------------------------------------------------- char / symbol
