@@ -5,7 +5,8 @@
   seq2seq-jax predict --workdir DIR [--beam N | --sample] [--input FILE] [--attention-plot F.png]
   seq2seq-jax bench [--quick] --out DIR
 
-Errors in the input (paths, lines, options) print one message and exit with 2.
+Errors in the input (paths, lines, options) print one message and exit with 2;
+a non-finite loss stops training with one message naming the step and exit 3.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from seq2seq_jax.data.errors import DataError
     from seq2seq_jax.lock import WorkdirError
     from seq2seq_jax.model_config import ConfigError
+    from seq2seq_jax.train import NonFiniteError
 
     try:
         if argv and argv[0] == "bench":
@@ -147,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, DataError, FileNotFoundError, WorkdirError) as e:
         print(f"seq2seq-jax: error: {e}", file=sys.stderr)
         return 2
+    except NonFiniteError as e:
+        print(f"seq2seq-jax: error: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("seq2seq-jax: interrupted", file=sys.stderr)
         return 130

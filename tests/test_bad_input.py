@@ -233,3 +233,17 @@ def test_train_on_a_workdir_of_another_model_moves_nothing(trained, tmp_path, ca
     assert f"no checkpoint in {copy / checkpoint.LATEST} can be read" in err
     assert "config changed" in err
     assert checkpoint.complete_steps(copy) == checkpoint.complete_steps(trained)
+
+
+def test_nonfinite_loss_through_the_command_line(tmp_path, capsys):
+    """A learning rate that blows the parameters up: one line naming the step, exit 3,
+    and the checkpoints written before it are still there."""
+    argv = train_argv(tmp_path, "synthetic", "--config.train.learning_rate=1e30",
+                      "--config.train.num_steps=12", "--config.train.checkpoint_every=1",
+                      "--config.train.log_every=12", "--config.train.eval_every=12")
+    capsys.readouterr()
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert "Traceback" not in err and "non-finite loss or gradient at step" in err
+    assert checkpoint.Checkpointer(tmp_path / "run", read_only=True).latest_step() is not None
