@@ -3,9 +3,9 @@
   seq2seq-jax train --config configs/g2p_bahdanau.py --workdir runs/g2p_bahdanau
 
 This is also what `seq2seq-jax train` trains with no --config. Measured with
-`make run` on 2 CPU cores (AMD EPYC, no GPU, one core shared with a benchmark
-process): 4,000 steps in 11 min 28 s of wall time; test (12,462 held-out
-words): WER 32.5%, PER 7.8%, greedy decoding.
+`make run` on 2 idle CPU cores (AMD EPYC, no GPU): 4,000 steps, 7 min 16 s between
+the first and last logged steps, 8 min 31 s for the whole `make run`; test (12,462
+held-out words): WER 32.5%, PER 7.8%, greedy decoding. By word length: RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config
