@@ -22,8 +22,16 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 import tensorflow_datasets as tfds  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 tfds.disable_progress_bar()
+
+# Property tests draw the same examples on every run ("ci", the default), so a suite
+# that passed passes again; HYPOTHESIS_PROFILE=explore draws fresh random examples
+# each run, to look for new failures.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def random_tokens(rng: np.random.Generator, length: int, vocab: int, pad_to: int | None = None):
