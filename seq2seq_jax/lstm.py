@@ -205,9 +205,8 @@ def scan_layer(cell: Cell, params: Params, x: Array, mask: Array, *, reverse: bo
         state = masked_update(mt, new, state)
         return state, jnp.where(mt, new.h, jnp.zeros_like(new.h))
 
-    if remat:
-        body = jax.checkpoint(body)
-    final, outputs = jax.lax.scan(body, state0, (inputs, mask), reverse=reverse, unroll=unroll)
+    final, outputs = jax.lax.scan(nn.remat(body, remat), state0, (inputs, mask),
+                                  reverse=reverse, unroll=unroll)
     return outputs, final
 
 

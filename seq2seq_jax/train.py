@@ -239,8 +239,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
     Returns:
       The summary: final step, best dev metric and its step, last train metrics.
     """
-    config_lib.validate(config)
-    parallel.distributed_init(config)  # before anything touches a device
+    # the config is validated and jax.distributed started by train_and_evaluate
     mesh = parallel.mesh_from_config(config)  # every visible device; checks the batch sizes
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
