@@ -10,9 +10,7 @@ reference pronunciations; PER is the edit distance to the closest reference over
 its length. Results, wall times and hardware: RESULTS.md.
 """
 
-import ml_collections
-
-from seq2seq_jax.config import default_config
+from seq2seq_jax.config import default_config, model_section
 
 MODELS = {
     "rnn": {"name": "rnn", "embed_dim": 64, "hidden": 256, "bidirectional": True,
@@ -31,7 +29,7 @@ def get_config(arg: str = "bahdanau"):
         raise ValueError(f"configs/g014b2b.py:{arg} is not valid; choose one of {sorted(MODELS)}")
     c = default_config()
     c.data.name = "cmudict_g014b2b"
-    c.model = ml_collections.ConfigDict(MODELS[arg])
+    c.model = model_section(**MODELS[arg])
     c.train.update(num_steps=10_000, eval_every=1000, checkpoint_every=500,
                    eval_max_examples=1000, warmup_steps=400,
                    learning_rate=1e-3 if arg == "transformer" else 3e-3)

@@ -5,17 +5,14 @@
 Result: not yet measured with this exact config.
 """
 
-import ml_collections
-
-from seq2seq_jax.config import default_config
+from seq2seq_jax.config import default_config, model_section
 
 
 def get_config(arg=None):
     del arg
     c = default_config()
-    c.model = ml_collections.ConfigDict({
-        "name": "transformer", "d_model": 256, "heads": 4, "ff_dim": 1024,
-        "enc_layers": 3, "dec_layers": 3, "dropout": 0.1, "max_len": 64})
+    c.model = model_section(name="transformer", d_model=256, heads=4, ff_dim=1024,
+                            enc_layers=3, dec_layers=3, dropout=0.1, max_len=64)
     c.train.learning_rate = 1e-3
     c.train.warmup_steps = 1000
     c.train.schedule = "rsqrt"

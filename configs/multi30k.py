@@ -3,10 +3,11 @@
   seq2seq-jax train --config configs/multi30k.py:MODEL --workdir runs/multi30k/MODEL \
       --config.data.manual_dir=../shared/data/multi30k
 
-MODEL: rnn, bahdanau (default), luong, transformer. Data: the official
-lowercased, tokenised en-de files (`multi30k/en_de_tok`); choose another pair
-or direction with --config.data.name=multi30k/de_en_tok (or en_fr, fr_en; _raw
-for raw text). BPE (sentencepiece, one joint 8k vocabulary) is trained on the
+MODEL: rnn, bahdanau (default), luong, transformer; MODEL,PAIR picks the
+language pair and direction, PAIR one of en_de (default), de_en, en_fr, fr_en
+(e.g. configs/multi30k.py:transformer,de_en). Data: the official lowercased,
+tokenised files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for
+raw text). BPE (sentencepiece, one joint 8k vocabulary) is trained on the
 train split and stored in the workdir. Scores: BLEU on lowercased tokenised
 text against the official lc.norm.tok references (`tok_bleu`, how published
 Multi30k numbers are computed) and sacreBLEU BLEU / chrF with signatures.
@@ -21,9 +22,7 @@ multi30k --beam 5`). On a GPU, raise the sizes and --config.train.num_steps.
 Results, wall times and hardware: RESULTS.md.
 """
 
-import ml_collections
-
-from seq2seq_jax.config import default_config
+from seq2seq_jax.config import default_config, model_section
 
 MODELS = {
     "rnn": {"name": "rnn", "embed_dim": 256, "hidden": 256, "bidirectional": True,
@@ -36,14 +35,19 @@ MODELS = {
                     "enc_layers": 4, "dec_layers": 4, "dropout": 0.1, "max_len": 128,
                     "share_embeddings": True},
 }
+PAIRS = ("en_de", "de_en", "en_fr", "fr_en")
 STEPS = {"rnn": 4000, "bahdanau": 4000, "luong": 4000, "transformer": 8000}
 
 
 def get_config(arg: str = "bahdanau"):
+    arg, _, pair = arg.partition(",")
     if arg not in MODELS:
         raise ValueError(f"configs/multi30k.py:{arg} is not valid; choose one of {sorted(MODELS)}")
+    if pair and pair not in PAIRS:
+        raise ValueError(f"configs/multi30k.py:{arg},{pair}: the pair is not valid; "
+                         f"choose one of {list(PAIRS)}")
     c = default_config()
-    c.data.name = "multi30k/en_de_tok"
+    c.data.name = f"multi30k/{pair or 'en_de'}_tok"
     c.data.src_tokenizer = c.data.tgt_tokenizer = "sentencepiece"
     c.data.vocab_size = 8000
     c.data.joint_vocab = True
@@ -51,7 +55,7 @@ def get_config(arg: str = "bahdanau"):
     c.data.truncate = True
     c.data.batch_size = 64
     c.data.eval_batch_size = 128
-    c.model = ml_collections.ConfigDict(MODELS[arg])
+    c.model = model_section(**MODELS[arg])
     transformer = arg == "transformer"
     c.train.update(metric="tok_bleu", num_steps=STEPS[arg], eval_every=1000,
                    checkpoint_every=500, learning_rate=1.5e-3 if transformer else 2e-3,

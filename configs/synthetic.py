@@ -9,9 +9,7 @@ lengths 1-100, so half the test lengths were never seen in training; score: exac
 match (and, in RESULTS.md, accuracy by length). Results: RESULTS.md.
 """
 
-import ml_collections
-
-from seq2seq_jax.config import default_config
+from seq2seq_jax.config import default_config, model_section
 
 TASKS = ("copy", "reverse", "addition")
 MODELS = {
@@ -35,7 +33,7 @@ def get_config(arg: str = "reverse,bahdanau"):
     c.data.synthetic.update(train_max_len=50, test_max_len=100)
     c.data.max_src_len = c.data.max_tgt_len = 104
     c.data.batch_size = 64
-    c.model = ml_collections.ConfigDict(MODELS[model])
+    c.model = model_section(**MODELS[model])
     c.train.update(metric="exact_match", num_steps=3000, eval_every=500, label_smoothing=0.0,
                    eval_max_examples=500, learning_rate=1e-3 if model == "transformer" else 3e-3)
     c.decode.max_len = 104

@@ -55,6 +55,30 @@ def task_metrics(data_name: str) -> tuple[str, ...]:
 DECODE_METHODS = ("greedy", "beam", "sample")
 
 
+# Model options every config file's ``model`` section carries, so that
+# ``--config.model.<option>=...`` works on any of them (ml_collections only
+# overrides keys that exist).
+_SHARED_MODEL_OPTIONS = {
+    "dtype": "float32",  # "bfloat16": mixed precision (params stay float32)
+    "remat": False,  # recompute activations in the backward pass (less memory)
+}
+_RNN_MODEL_OPTIONS = {"cell": "lstm", "encoder_impl": "scan"}
+
+
+def model_section(**options: Any) -> ml_collections.ConfigDict:
+    """A ``model`` config section: ``options`` plus the shared defaults.
+
+    ``options["name"]`` picks the family; the RNN families also get ``cell``
+    and ``encoder_impl``. Use it when a config file replaces ``c.model``.
+    """
+    if "name" not in options:
+        raise ConfigError(f"model.name is missing; choose one of {list(models.NAMES)}")
+    defaults = dict(_SHARED_MODEL_OPTIONS)
+    if options["name"] != "transformer":
+        defaults.update(_RNN_MODEL_OPTIONS)
+    return ml_collections.ConfigDict({**defaults, **options})
+
+
 def default_config() -> ml_collections.ConfigDict:
     """G2P on CMUdict (built-in, offline) with LSTM + Bahdanau attention."""
     c = ml_collections.ConfigDict()
@@ -87,8 +111,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.hidden = 128
     c.model.bidirectional = True
     c.model.dropout = 0.1
-    c.model.dtype = "float32"  # "bfloat16": mixed precision (params stay float32)
-    c.model.remat = False  # recompute activations in the backward pass (less memory)
+    c.model.update(_SHARED_MODEL_OPTIONS, **_RNN_MODEL_OPTIONS)
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 4000

@@ -2,10 +2,11 @@
 
   python scripts/results.py EXPERIMENT [--train] [--runs runs] [--out docs/results]
 
-For each model of an experiment (``EXPERIMENTS``: g014b2b, multi30k,
-synthetic_reverse; models rnn, bahdanau, luong, transformer) the workdir
-``<runs>/<experiment>/<model>/`` is trained or resumed (``train=True``, the same
-code as ``seq2seq-jax train``), its test split decoded once
+For each model of an experiment (``EXPERIMENTS``: g2p, g014b2b, multi30k (en-de),
+multi30k_de_en, multi30k_en_fr, synthetic_reverse; models rnn, bahdanau, luong,
+transformer) the workdir ``<runs>/<experiment>/<model>/`` is trained or
+resumed (``train=True``, the same code as ``seq2seq-jax train``), its test
+split decoded once
 (``analysis.analyze``; later calls reuse the records) and the results written
 to ``<out>/``:
 
@@ -63,6 +64,25 @@ _G2P_LENGTHS: dict[str, Any] = dict(
     by_length=(("wer", "WER % (lower is better)"), ("per", "PER % (lower is better)")),
     columns=(("wer", "WER %"), ("per", "PER %")), edges=(4, 5, 6, 7, 8, 9, 10, 11, 12, 13),
     attention_lengths=(7, 10))
+
+
+def _multi30k_name(pair: str) -> str:
+    return "multi30k" if pair == "en_de" else f"multi30k_{pair}"
+
+
+def _multi30k(pair: str) -> Experiment:
+    """Multi30k test2016 in one direction (``configs/multi30k.py:MODEL,PAIR``)."""
+    return Experiment(
+        name=_multi30k_name(pair),
+        title=f"Multi30k {pair.replace('_', '-')}, test2016 (1,000 sentences)",
+        config="configs/multi30k.py", args={m: f"{m},{pair}" for m in MODELS},
+        by_length=(("tok_bleu", "BLEU (lowercased, tokenised)"),),
+        columns=(("tok_bleu", "BLEU lc tok"), ("bleu", "sacreBLEU cased detok"),
+                 ("bleu_lc", "sacreBLEU lc detok"), ("chrf", "chrF2 cased detok")),
+        edges=(8, 10, 12, 14, 16, 18, 20, 25),
+        manual_dir=str(SHARED_DATA / "multi30k"), attention_lengths=(8, 12))
+
+
 EXPERIMENTS = {
     "g2p": Experiment(
         name="g2p", title="G2P on the built-in CMUdict data (hash split, 12,462 test words)",
@@ -74,14 +94,7 @@ EXPERIMENTS = {
         columns=(("wer", "WER %"), ("per", "PER %")),
         edges=(4, 5, 6, 7, 8, 9, 10, 11, 12, 13),
         manual_dir=str(SHARED_DATA / "cmudict_g014b2b"), attention_lengths=(7, 10)),
-    "multi30k": Experiment(
-        name="multi30k", title="Multi30k en-de, test2016 (1,000 sentences)",
-        config="configs/multi30k.py", args={m: m for m in MODELS},
-        by_length=(("tok_bleu", "BLEU (lowercased, tokenised)"),),
-        columns=(("tok_bleu", "BLEU lc tok"), ("bleu", "sacreBLEU cased detok"),
-                 ("bleu_lc", "sacreBLEU lc detok"), ("chrf", "chrF2 cased detok")),
-        edges=(8, 10, 12, 14, 16, 18, 20, 25),
-        manual_dir=str(SHARED_DATA / "multi30k"), attention_lengths=(8, 12)),
+    **{_multi30k_name(pair): _multi30k(pair) for pair in ("en_de", "de_en", "en_fr")},
     "synthetic_reverse": Experiment(
         name="synthetic_reverse",
         title="Reverse a string: test lengths 1-100, longest training input marked",

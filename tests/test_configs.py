@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 
 from seq2seq_jax import config as config_lib
+from seq2seq_jax import models
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None),
          ("g2p_transformer.py", None)]
+CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "transformer")]
+CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
 
@@ -33,8 +36,35 @@ def test_config_is_valid_and_documented(name, arg):
     assert "seq2seq-jax train --config configs/" in (mod.__doc__ or "")
 
 
-@pytest.mark.parametrize("name, bad", [("multi30k.py", "gpt"), ("synthetic.py", "sort"),
-                                       ("smoke.py", "imagenet")])
+@pytest.mark.parametrize("name, arg", CASES)
+def test_model_section_takes_the_shared_options(name, arg):
+    """``--config.model.dtype=...`` etc. only override keys that exist in the file's config."""
+    mod = _load(name)
+    config = mod.get_config(arg) if arg is not None else mod.get_config()
+    model = config.model
+    shared = {"dtype": "bfloat16", "remat": True}
+    if model.name != "transformer":
+        shared.update(cell="gru", encoder_impl="scan")
+    assert set(shared) <= set(model.keys()), f"{name}:{arg} lacks {set(shared) - set(model)}"
+    model.update(shared)
+    cfg = models.make_config(model, 12, 12)
+    for key, value in shared.items():
+        assert getattr(cfg, key) == value
+
+
+def test_model_section_needs_a_name():
+    with pytest.raises(config_lib.ConfigError, match=r"model\.name is missing"):
+        config_lib.model_section(hidden=3)
+
+
+@pytest.mark.parametrize("name, bad", [("multi30k.py", "gpt"), ("multi30k.py", "rnn,en_xx"),
+                                       ("synthetic.py", "sort"), ("smoke.py", "imagenet")])
 def test_bad_config_argument_lists_choices(name, bad):
     with pytest.raises(ValueError, match="not valid; "):
         _load(name).get_config(bad)
+
+
+def test_multi30k_pair_picks_the_data():
+    mod = _load("multi30k.py")
+    assert mod.get_config("transformer,de_en").data.name == "multi30k/de_en_tok"
+    assert mod.get_config("rnn").data.name == "multi30k/en_de_tok"
