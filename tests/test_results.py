@@ -197,3 +197,11 @@ def test_an_unreadable_workdir_gives_a_failed_row_not_a_crash(tmp_path):
     text = (tmp_path / "out" / "tiny.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith("| rnn |"))
     assert "| failed: " in row and row.count("|") == text.splitlines()[4].count("|")
+
+
+def test_results_md_has_both_sections_of_every_experiment():
+    text = (results.ROOT / "RESULTS.md").read_text()
+    for name in results.EXPERIMENTS:
+        for section in (name, f"{name} by length"):
+            assert results_markdown.BEGIN.format(section) in text, section
+            assert results_markdown.END.format(section) in text, section
