@@ -3,8 +3,8 @@
   seq2seq-jax train --config configs/g2p_rnn.py --workdir runs/g2p_rnn
 
 The context vector initialises the decoder (Sutskever et al. 2014); add
---config.model.context_mode=every_step for Cho et al. 2014. Result: not yet
-measured with this exact config.
+--config.model.context_mode=every_step for Cho et al. 2014. Measured: test WER 30.2 %,
+PER 7.5 % (greedy, 12,462 words; RESULTS.md section 1b, with wall time and hardware).
 """
 
 from seq2seq_jax.config import default_config
