@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -50,13 +51,24 @@ def _one_line(e: BaseException) -> str:
 
 
 def _unknown_key(e: BaseException, argv: list[str]) -> str | None:
-    """``--config.a.b: the config has no key 'b'`` when an override names a missing key."""
+    """``--config.a.b: the config has no key 'b'`` when an override names a missing key.
+
+    ml_collections' own suggestion ("Did you mean ...") is kept as a hint.
+    """
     if not isinstance(e, AttributeError | KeyError):
         return None
-    key = _one_line(e)
+    text = _one_line(e)
+    found = re.match(r"(?:Key )?[\"']?([A-Za-z_]\w*)", text)
+    if found is None:
+        return None
+    key = found.group(1)
     flags = [a.split("=")[0] for a in argv if a.startswith("--config.")]
     flag = next((f for f in flags if f.endswith(f".{key}")), None)
-    return f"{flag}: the config has no key {key!r}" if flag else None
+    if flag is None:
+        return None
+    hint = re.search(r'Did you mean "(\w+)"', text)
+    return f"{flag}: the config has no key {key!r}" + (
+        f"; did you mean {hint.group(1)!r}?" if hint else "")
 
 
 def _define(fv: absl_flags.FlagValues, full: list[str], argv: list[str]) -> None:

@@ -29,6 +29,7 @@ Batch sizes and devices (``seq2seq_jax.parallel``):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -55,28 +56,26 @@ def task_metrics(data_name: str) -> tuple[str, ...]:
 DECODE_METHODS = ("greedy", "beam", "sample")
 
 
-# Model options every config file's ``model`` section carries, so that
-# ``--config.model.<option>=...`` works on any of them (ml_collections only
-# overrides keys that exist).
-_SHARED_MODEL_OPTIONS = {
-    "dtype": "float32",  # "bfloat16": mixed precision (params stay float32)
-    "remat": False,  # recompute activations in the backward pass (less memory)
-}
-_RNN_MODEL_OPTIONS = {"cell": "lstm", "encoder_impl": "scan"}
-
-
 def model_section(**options: Any) -> ml_collections.ConfigDict:
-    """A ``model`` config section: ``options`` plus the shared defaults.
+    """A ``model`` config section: every option of the family, ``options`` over the defaults.
 
-    ``options["name"]`` picks the family; the RNN families also get ``cell``
-    and ``encoder_impl``. Use it when a config file replaces ``c.model``.
+    ``options["name"]`` picks the family (``models.NAMES``); the section holds
+    every field of its config dataclass (vocabulary sizes and the attention
+    kind excepted, which the data and the name set), so that
+    ``--config.model.<option>=...`` works on any config file (ml_collections
+    only overrides keys that exist). Unknown options raise ``ConfigError``.
     """
     if "name" not in options:
         raise ConfigError(f"model.name is missing; choose one of {list(models.NAMES)}")
-    defaults = dict(_SHARED_MODEL_OPTIONS)
-    if options["name"] != "transformer":
-        defaults.update(_RNN_MODEL_OPTIONS)
-    return ml_collections.ConfigDict({**defaults, **options})
+    cls = models.config_class(options["name"])
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING
+                and f.name not in ("src_vocab", "tgt_vocab", "attention")}
+    unknown = sorted(set(options) - set(defaults) - {"name"})
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]} is not an option of model.name="
+                          f"{options['name']!r}; valid options: {sorted(defaults)}")
+    return ml_collections.ConfigDict({"name": options["name"], **defaults, **options})
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -105,13 +104,8 @@ def default_config() -> ml_collections.ConfigDict:
         "num_train": 20_000, "num_dev": 500, "num_test": 1_000, "min_len": 1,
         "train_max_len": 20, "test_max_len": 40, "seed": 0})
 
-    c.model = ml_collections.ConfigDict()
-    c.model.name = "bahdanau"
-    c.model.embed_dim = 64
-    c.model.hidden = 128
-    c.model.bidirectional = True
-    c.model.dropout = 0.1
-    c.model.update(_SHARED_MODEL_OPTIONS, **_RNN_MODEL_OPTIONS)
+    c.model = model_section(name="bahdanau", embed_dim=64, hidden=128, bidirectional=True,
+                            dropout=0.1)  # every option of the family; see model_section
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 4000

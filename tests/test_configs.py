@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -37,24 +38,28 @@ def test_config_is_valid_and_documented(name, arg):
 
 
 @pytest.mark.parametrize("name, arg", CASES)
-def test_model_section_takes_the_shared_options(name, arg):
-    """``--config.model.dtype=...`` etc. only override keys that exist in the file's config."""
+def test_model_section_takes_every_option_of_its_family(name, arg):
+    """``--config.model.X=...`` only overrides keys that exist in the file's config."""
     mod = _load(name)
     config = mod.get_config(arg) if arg is not None else mod.get_config()
     model = config.model
-    shared = {"dtype": "bfloat16", "remat": True}
+    fields = {f.name for f in dataclasses.fields(models.config_class(model.name))}
+    assert set(model.keys()) == fields - {"src_vocab", "tgt_vocab", "attention"} | {"name"}
+    changes = {"dtype": "bfloat16", "remat": True}
     if model.name != "transformer":
-        shared.update(cell="gru", encoder_impl="scan")
-    assert set(shared) <= set(model.keys()), f"{name}:{arg} lacks {set(shared) - set(model)}"
-    model.update(shared)
+        changes.update(cell="gru", context_mode="every_step", unroll=2)
+    model.update(changes)
     cfg = models.make_config(model, 12, 12)
-    for key, value in shared.items():
+    for key, value in changes.items():
         assert getattr(cfg, key) == value
 
 
-def test_model_section_needs_a_name():
+def test_model_section_needs_a_name_and_known_options():
     with pytest.raises(config_lib.ConfigError, match=r"model\.name is missing"):
         config_lib.model_section(hidden=3)
+    with pytest.raises(config_lib.ConfigError, match=r"model\.d_model is not an option"):
+        config_lib.model_section(name="luong", d_model=3)
+    assert config_lib.model_section(name="transformer").d_model == 128
 
 
 @pytest.mark.parametrize("name, bad", [("multi30k.py", "gpt"), ("multi30k.py", "rnn,en_xx"),
