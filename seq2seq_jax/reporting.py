@@ -55,18 +55,28 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
 
 
 class MetricWriter:
-    """JSON lines (``metrics.jsonl``) and TensorBoard event files in the workdir."""
+    """JSON lines (``metrics.jsonl``) and TensorBoard event files in the workdir.
 
-    def __init__(self, workdir: str | Path):
+    ``enabled=False`` writes nothing: in a multi-process run only process 0
+    writes, so the processes do not append the same lines to one file.
+    """
+
+    def __init__(self, workdir: str | Path, enabled: bool = True):
         self.path = Path(workdir) / METRICS_FILE
+        self._file: Any = None
+        self._tb: Any = None
+        if not enabled:
+            return
         self._file = self.path.open("a")
         try:
             from tensorboardX import SummaryWriter
-            self._tb: Any = SummaryWriter(str(Path(workdir) / "tensorboard"))
+            self._tb = SummaryWriter(str(Path(workdir) / "tensorboard"))
         except ImportError:  # pragma: no cover - tensorboardX is a dependency
             self._tb = None
 
     def write(self, step: int, metrics: Mapping[str, Any], prefix: str) -> None:
+        if self._file is None:
+            return
         record = {"step": step, "split": prefix, "time": time.time(), **metrics}
         self._file.write(json.dumps(record, default=float) + "\n")
         self._file.flush()
@@ -76,7 +86,8 @@ class MetricWriter:
                     self._tb.add_scalar(f"{prefix}/{k}", float(v), step)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
         if self._tb is not None:
             self._tb.close()
 

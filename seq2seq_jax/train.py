@@ -196,7 +196,8 @@ def build_run(config: ml_collections.ConfigDict, workdir: Path,
         src_tok, tgt_tok = pipeline.tokenizers_from_dict(saved_tokenizers)
     else:
         src_tok, tgt_tok = pipeline.build_tokenizers(config, train, workdir)
-    pipeline.save_tokenizers(workdir / pipeline.TOKENIZER_FILE, src_tok, tgt_tok)
+    if jax.process_index() == 0:  # one writer of the workdir's files
+        pipeline.save_tokenizers(workdir / pipeline.TOKENIZER_FILE, src_tok, tgt_tok)
     cfg = models.make_config(config.model.to_dict(), src_tok.vocab_size, tgt_tok.vocab_size)
     pairs = pipeline.encode(train, src_tok, tgt_tok)
     bcfg = pipeline.batch_config(config)
@@ -259,13 +260,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
         state, meta, _ = restored
         stopper = EarlyStopping(**meta["early_stopping"])
         log.warning("resuming from the checkpoint at step %d in %s", int(state.step), workdir)
-    (workdir / "config.json").write_text(config_lib.to_json(config))
+    if jax.process_index() == 0:  # one writer of config.json and the metrics
+        (workdir / "config.json").write_text(config_lib.to_json(config))
 
     train_step = make_train_step(run.model, run.cfg, optimizer, t.label_smoothing,
                                  parallel.make_shardings(state, mesh))
     rows = parallel.process_rows(mesh, config.data.batch_size)  # this host's share
     schedule = make_schedule(t)
-    writer = reporting.MetricWriter(workdir)
+    writer = reporting.MetricWriter(workdir, enabled=jax.process_index() == 0)
     progress = reporting.Progress(int(state.step), t.num_steps)
     step = int(state.step)
     window: list[dict[str, jax.Array]] = []

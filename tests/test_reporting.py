@@ -93,6 +93,13 @@ def test_metric_writer_appends(tmp_path):
     assert [json.loads(x)["step"] for x in lines] == [1, 2]
 
 
+def test_metric_writer_of_a_secondary_process_writes_nothing(tmp_path):
+    w = reporting.MetricWriter(tmp_path, enabled=False)
+    w.write(1, {"loss": 1.0}, "train")
+    w.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_progress_prints_log_lines_without_a_terminal(capsys):
     progress = reporting.Progress(start=0, total=10)
     assert not progress.tty
