@@ -151,3 +151,17 @@ def holder_pid(workdir: str | Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def in_use(workdir: str | Path) -> bool:
+    """Whether a training run holds ``workdir``'s lock now (False if it has no lock file).
+
+    Probes by taking the lock and dropping it at once; nothing is created.
+    """
+    if not (Path(workdir) / LOCK_FILE).exists():
+        return False
+    try:
+        WorkdirLock(workdir).acquire().release()
+    except WorkdirLockedError:
+        return True
+    return False

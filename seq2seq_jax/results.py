@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import ml_collections
 
-from seq2seq_jax import analysis, plots, results_markdown
+from seq2seq_jax import analysis, lock, plots, results_markdown
 from seq2seq_jax import config as config_lib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,6 +192,10 @@ def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
     try:
         if train:
             train_model(exp, model, directory)
+        elif directory.is_dir() and lock.in_use(directory):  # its checkpoints are moving
+            info = results_markdown.training_info(directory)
+            status = f"training now (step {info.steps:,} of {info.num_steps:,})"
+            return ModelResult(model, directory, arg, status, None, info)
         if not is_trained(directory):
             return ModelResult(model, directory, arg, "not trained", None, None)
         info = results_markdown.training_info(directory)

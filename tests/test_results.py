@@ -12,6 +12,7 @@ from test_analysis import LONGER, tiny_workdir
 
 from seq2seq_jax import analysis, results, results_markdown
 from seq2seq_jax import config as config_lib
+from seq2seq_jax.lock import WorkdirLock
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -160,6 +161,18 @@ def test_train_resumes_a_finished_run_and_records_the_machine(runs):
     assert (directory / "metrics.jsonl").read_text() == before  # nothing left to train
     assert (directory / "hardware.txt").read_text().strip() == analysis.host_description()
     assert result.training is not None and result.training.hardware == analysis.host_description()
+
+
+def test_a_workdir_in_training_gets_a_row_not_a_decode(runs, tmp_path):
+    directory = runs / "tiny" / "bahdanau"
+    with WorkdirLock(directory):
+        rows = results.run_experiment(TINY, runs, tmp_path / "out", into=None)
+    steps = results_markdown.training_info(directory).steps
+    assert rows[1].status == f"training now (step {steps:,} of {steps:,})"
+    assert rows[1].analysis is None and not (directory / "analysis").exists()
+    assert f"| training now (step {steps:,} of {steps:,}) |" in (
+        tmp_path / "out" / "tiny.md").read_text()
+    assert results.run_model(TINY, "bahdanau", runs).status == "ok"  # lock released
 
 
 def test_script_runs_an_experiment_without_workdirs(tmp_path, capsys):
