@@ -29,7 +29,6 @@ Batch sizes and devices (``seq2seq_jax.parallel``):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -67,15 +66,9 @@ def model_section(**options: Any) -> ml_collections.ConfigDict:
     """
     if "name" not in options:
         raise ConfigError(f"model.name is missing; choose one of {list(models.NAMES)}")
-    cls = models.config_class(options["name"])
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)
-                if f.default is not dataclasses.MISSING
-                and f.name not in ("src_vocab", "tgt_vocab", "attention")}
-    unknown = sorted(set(options) - set(defaults) - {"name"})
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]} is not an option of model.name="
-                          f"{options['name']!r}; valid options: {sorted(defaults)}")
-    return ml_collections.ConfigDict({"name": options["name"], **defaults, **options})
+    models.check_options(options["name"], options)
+    return ml_collections.ConfigDict(
+        {"name": options["name"], **models.option_defaults(options["name"]), **options})
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -128,6 +128,23 @@ class WorkdirLock:
             self.release()
 
 
+def _probe(workdir: str | Path) -> tuple[bool, int | None]:
+    """(held, holder's pid) of ``workdir``'s lock, by a shared non-blocking probe."""
+    path = Path(workdir) / LOCK_FILE
+    if not path.exists():
+        return False, None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True, _read_pid(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False, None
+    finally:
+        os.close(fd)
+
+
 def holder_pid(workdir: str | Path) -> int | None:
     """The pid of the run holding ``workdir``'s lock, or None when it is free.
 
@@ -138,30 +155,12 @@ def holder_pid(workdir: str | Path) -> int | None:
       The pid written by the holder (None if the lock is free, or if the holder
       has not written its pid yet).
     """
-    path = Path(workdir) / LOCK_FILE
-    if not path.exists():
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return _read_pid(fd)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    return _probe(workdir)[1]
 
 
 def in_use(workdir: str | Path) -> bool:
-    """Whether a training run holds ``workdir``'s lock now (False if it has no lock file).
+    """Whether a training run holds ``workdir``'s lock now (False without a lock file).
 
-    Probes by taking the lock and dropping it at once; nothing is created.
+    Reads only: the lock file is neither created nor written.
     """
-    if not (Path(workdir) / LOCK_FILE).exists():
-        return False
-    try:
-        WorkdirLock(workdir).acquire().release()
-    except WorkdirLockedError:
-        return True
-    return False
+    return _probe(workdir)[0]

@@ -41,6 +41,25 @@ def config_class(name: str) -> type[RNNConfig] | type[TransformerConfig]:
     return TransformerConfig if name == "transformer" else RNNConfig
 
 
+def option_defaults(name: str) -> dict[str, Any]:
+    """Every option a ``model`` section of ``model.name`` may set, with its default.
+
+    The vocabulary sizes and the attention kind are not options: the data and
+    the name set them.
+    """
+    return {f.name: f.default for f in dataclasses.fields(config_class(name))
+            if f.name not in ("src_vocab", "tgt_vocab", "attention")}
+
+
+def check_options(name: str, keys: Any) -> None:
+    """``ConfigError`` naming the first of ``keys`` that is no option of ``name``."""
+    valid = option_defaults(name)
+    unknown = sorted(set(keys) - set(valid) - {"name"})
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]} is not an option of model.name={name!r}; "
+                          f"valid options: {sorted(valid)}")
+
+
 def make_config(model: Mapping[str, Any], src_vocab: int, tgt_vocab: int) -> ModelConfig:
     """Build and validate the frozen config from a ``model`` mapping (e.g. a ConfigDict).
 
@@ -53,11 +72,7 @@ def make_config(model: Mapping[str, Any], src_vocab: int, tgt_vocab: int) -> Mod
     if name is None:
         raise ConfigError(f"model.name is missing; choose one of {list(NAMES)}")
     cls = config_class(name)
-    fields = {f.name for f in dataclasses.fields(cls)} - {"src_vocab", "tgt_vocab", "attention"}
-    unknown = sorted(set(model) - fields)
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]} is not an option of model.name={name!r}; "
-                          f"valid options: {sorted(fields)}")
+    check_options(name, model)
     if name in _ATTENTION:
         model["attention"] = _ATTENTION[name]
     return cls(src_vocab=src_vocab, tgt_vocab=tgt_vocab, **model).validate()
