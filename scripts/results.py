@@ -29,6 +29,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="comma-separated, in table order")
     p.add_argument("--limit", type=int, default=0, help="first N test examples only")
     p.add_argument("--redecode", action="store_true", help="ignore stored decodes")
+    p.add_argument("--average", type=int, default=0, metavar="N",
+                   help="score the mean parameters of each model's newest N checkpoints "
+                        "(default 0: its best checkpoint)")
     p.add_argument("--into", default="RESULTS.md",
                    help="also fill this file's BEGIN/END section of each experiment "
                         "('' for none)")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = results.run_experiment(
             results.EXPERIMENTS[name], args.runs, args.out, train=args.train, beam=args.beam,
             models=models, limit=args.limit, redecode=args.redecode, command=command,
-            into=args.into or None)
+            into=args.into or None, average=args.average)
         for r in rows:
             print(f"{name} {r.model}: {r.status}", file=sys.stderr)
     return 0

@@ -318,10 +318,14 @@ def has_steps(directory: Path) -> bool:
     return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
 
 
-def _checkpoint(directory: Path) -> tuple[str, int]:
-    """The checkpoint ``workdir.load`` restores first, without restoring it."""
+def _checkpoint(directory: Path, average: int = 0) -> tuple[str, int, list[int]]:
+    """``(which, step, averaged steps)`` that ``workdir.load`` (or, with ``average``,
+    ``workdir.load_average``) restores, without restoring it."""
+    if average:
+        steps = checkpoint.complete_steps(directory, checkpoint.LATEST)[-average:]
+        return checkpoint.LATEST, steps[-1] if steps else -1, steps
     which = checkpoint.BEST if has_steps(directory / checkpoint.BEST) else checkpoint.LATEST
-    return which, checkpoint.read_meta(directory, which)[1]
+    return which, checkpoint.read_meta(directory, which)[1], []
 
 
 def analysis_paths(directory: str | Path, split: str, decode: str,
@@ -337,10 +341,11 @@ _DECODE_FACTS = ("checkpoint", "step", "decode_seconds", "truncated_sources", "h
 
 
 def _decode(directory: Path, which: str, split: str, limit: int, options: Mapping[str, Any],
-            beam: int | None, attention_lengths: Sequence[int],
-            records_path: Path) -> tuple[list[Record], dict[str, Any]]:
+            beam: int | None, attention_lengths: Sequence[int], records_path: Path,
+            average: int = 0) -> tuple[list[Record], dict[str, Any]]:
     """Load, decode, keep attention maps and save the records; ``_DECODE_FACTS`` about it."""
-    trained = workdir.load(directory, which)
+    trained = (workdir.load_average(directory, average) if average
+               else workdir.load(directory, which))
     set_options(trained.config, options)
     set_beam(trained.config, beam)
     records, facts = decode_records(trained, split, limit)
@@ -357,7 +362,7 @@ def _decode(directory: Path, which: str, split: str, limit: int, options: Mappin
 def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
             beam: int | None = None, options: Mapping[str, Any] | None = None,
             limit: int = 0, attention_lengths: Sequence[int] = (),
-            redecode: bool = False) -> dict[str, Any]:
+            redecode: bool = False, average: int = 0) -> dict[str, Any]:
     """Decode ``split`` once, score it, save records and summary in ``directory/analysis``.
 
     Args:
@@ -370,29 +375,35 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
       limit: decode only the first N examples (0: all).
       attention_lengths: source lengths near which to keep attention maps, one each.
       redecode: decode even when records of the same checkpoint and options exist.
+      average: > 0: decode with the mean parameters of the newest that many
+        checkpoints in ``checkpoints/`` (``workdir.load_average``); the name
+        gets ``_avg<N>`` and the key the averaged steps.
 
     Returns:
       The summary also written to ``<name>.json`` (see the module docstring).
     """
     directory, options = Path(directory), dict(options or {})
-    which, step = _checkpoint(directory)
+    which, step, averaged = _checkpoint(directory, average)
     config = ml_collections.ConfigDict(checkpoint.read_meta(directory, which)[0]["config"])
     set_options(config, options)
     set_beam(config, beam)
-    records_path, summary_path = analysis_paths(directory, split, decode_name(config), limit)
+    name = decode_name(config) + (f"_avg{average}" if average else "")
+    records_path, summary_path = analysis_paths(directory, split, name, limit)
     key = {"checkpoint": which, "step": step, "split": split, "limit": limit,
            "options": options, "decode": config.decode.to_dict(),
            "attention_lengths": list(attention_lengths)}
+    if average:
+        key["averaged"] = averaged
     old = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     if old.get("key") == key and records_path.exists() and not redecode:
         records, facts = load_records(records_path), {k: old[k] for k in _DECODE_FACTS}
     else:
         records, facts = _decode(directory, which, split, limit, options, beam,
-                                 attention_lengths, records_path)
+                                 attention_lengths, records_path, average)
     kind, tokenized = pipeline.task_kind(config.data.name), is_tokenized(config.data.name)
     summary = {
         "workdir": str(directory), "key": key, "split": split, "model": config.model.name,
-        "data": config.data.name, "decode": decode_name(config), "kind": kind,
+        "data": config.data.name, "decode": name, "kind": kind,
         "unit": UNITS[kind], "examples": len(records), "main_metric": main_metric(kind, tokenized),
         "metrics": score_records(kind, records, tokenized) if records else {},
         "edges": list(edges), "by_length": bucket_scores(kind, records, edges, tokenized),

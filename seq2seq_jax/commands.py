@@ -21,7 +21,7 @@ def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, An
 
 
 def _check_options(beam: int | None = None, temperature: float | None = None,
-                   limit: int = 0) -> None:
+                   limit: int = 0, average: int = 0) -> None:
     """Reject what would otherwise decode silently wrong (before loading anything)."""
     if beam is not None and beam < 1:
         raise ConfigError(f"--beam {beam}: the beam size must be >= 1 (1 = greedy)")
@@ -29,6 +29,14 @@ def _check_options(beam: int | None = None, temperature: float | None = None,
         raise ConfigError(f"--temperature {temperature}: must be > 0")
     if limit < 0:
         raise ConfigError(f"--limit {limit}: must be >= 0 (0 = every example)")
+    if average < 0:
+        raise ConfigError(f"--average {average}: must be >= 0 (0 = the best checkpoint, "
+                          "N = the mean of the newest N)")
+
+
+def _load(directory: str, average: int) -> workdir.Trained:
+    """The best checkpoint, or with ``average`` > 0 the mean of the newest that many."""
+    return workdir.load_average(directory, average) if average else workdir.load(directory)
 
 
 def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
@@ -44,10 +52,11 @@ def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
 
 
 def run_eval(directory: str, split: str = "test", beam: int | None = None,
-             limit: int = 0, examples_to_show: int = 5) -> dict[str, Any]:
-    """Score the best checkpoint on ``split``; print and save one JSON object."""
-    _check_options(beam=beam, limit=limit)
-    trained = workdir.load(directory)
+             limit: int = 0, examples_to_show: int = 5, average: int = 0) -> dict[str, Any]:
+    """Score the best checkpoint (or the mean of the newest ``average``) on ``split``;
+    print and save one JSON object."""
+    _check_options(beam=beam, limit=limit, average=average)
+    trained = _load(directory, average)
     config = trained.config
     _apply_decode_options(config, beam, False, None)
     examples = pipeline.load_examples(config, split, limit)
@@ -56,6 +65,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     result.update(split=split, step=trained.step, checkpoint=trained.which,
                   decode=config.decode.method,
                   beam_size=config.decode.beam_size if config.decode.method == "beam" else 1)
+    if trained.averaged:
+        result["averaged_steps"] = list(trained.averaged)
     if examples_to_show:
         sources, refs = evaluate.group_references(examples[:examples_to_show * 4])
         preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
@@ -68,6 +79,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     name = f"eval_{split.replace('[', '_').replace(']', '').replace(':', '_')}"
     if config.decode.method == "beam":
         name += f"_beam{config.decode.beam_size}"
+    if trained.averaged:
+        name += f"_avg{len(trained.averaged)}"
     (Path(directory) / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result, default=str))
     return result
@@ -75,10 +88,11 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
 
 def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | None = None,
                 sample: bool = False, temperature: float | None = None,
-                attention_plot: str | None = None, truncate: bool = False) -> None:
+                attention_plot: str | None = None, truncate: bool = False,
+                average: int = 0) -> None:
     """Decode each input line, write one output line each, optionally plot attention."""
-    _check_options(beam=beam, temperature=temperature)
-    trained = workdir.load(directory)
+    _check_options(beam=beam, temperature=temperature, average=average)
+    trained = _load(directory, average)
     config = trained.config
     _apply_decode_options(config, beam, sample, temperature)
     texts = [line.rstrip("\n") for line in lines]

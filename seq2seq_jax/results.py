@@ -172,7 +172,7 @@ def train_model(exp: Experiment, model: str, directory: Path) -> None:
 
 
 def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | None = None,
-                  limit: int = 0, redecode: bool = False) -> dict[str, Any]:
+                  limit: int = 0, redecode: bool = False, average: int = 0) -> dict[str, Any]:
     """``analysis.analyze`` with the experiment's buckets, options and heatmap lengths."""
     saved = directory / "config.json"
     options = dict(exp.options)
@@ -180,11 +180,12 @@ def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | N
         options.update(_data_options(exp, config_lib.from_json(saved.read_text())))
     return analysis.analyze(directory, exp.split, edges=exp.edges, beam=beam, options=options,
                             limit=limit, attention_lengths=exp.attention_lengths,
-                            redecode=redecode)
+                            redecode=redecode, average=average)
 
 
 def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
-              beam: int | None = None, limit: int = 0, redecode: bool = False) -> ModelResult:
+              beam: int | None = None, limit: int = 0, redecode: bool = False,
+              average: int = 0) -> ModelResult:
     """Train (optionally) and analyse one model; problems become the row's status."""
     directory = runs / exp.name / model
     file, config_arg = config_spec(exp, model)
@@ -200,7 +201,7 @@ def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
             return ModelResult(model, directory, arg, "not trained", None, None)
         info = results_markdown.training_info(directory)
         result = analyze_model(exp, model, directory, beam=beam, limit=limit,
-                               redecode=redecode)
+                               redecode=redecode, average=average)
         return ModelResult(model, directory, arg, "ok", result, info)
     except Exception as e:  # one broken model must not hide the others' results
         traceback.print_exc(file=sys.stderr)
@@ -282,7 +283,7 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
                    out: str | Path = "docs/results", *, train: bool = False,
                    beam: int | None = None, models: Sequence[str] | None = None, limit: int = 0,
                    redecode: bool = False, command: str = "",
-                   into: str | Path | None = None) -> list[ModelResult]:
+                   into: str | Path | None = None, average: int = 0) -> list[ModelResult]:
     """Train (optionally), analyse, plot and tabulate every model of ``exp``.
 
     Args:
@@ -298,6 +299,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
       into: a markdown file (RESULTS.md) whose sections ``<!-- BEGIN <experiment> -->``
         ... ``<!-- END <experiment> -->`` and ``<!-- BEGIN <experiment> by length -->``
         ... receive the model table and the by-length part of the fragment.
+      average: > 0: score each model with the mean parameters of its newest that
+        many checkpoints (``workdir.load_average``) instead of its best one.
 
     Returns:
       One ``ModelResult`` per model.
@@ -308,8 +311,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
         raise ValueError(f"unknown models {unknown}; {exp.name} has {sorted(exp.args)}")
     runs, out = Path(runs), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [run_model(exp, m, runs, train=train, beam=beam, limit=limit, redecode=redecode)
-            for m in models]
+    rows = [run_model(exp, m, runs, train=train, beam=beam, limit=limit, redecode=redecode,
+                      average=average) for m in models]
     plot_by_length(exp, rows, out / f"{exp.name}_by_length.png")
     figures = plot_attention(exp, rows, out)
     command = command or f"python scripts/results.py {exp.name}"

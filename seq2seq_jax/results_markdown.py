@@ -125,6 +125,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]],
 # ---------------------------------------------------------------- the fragment
 
 
+def _scored(a: dict[str, Any]) -> str:
+    """The checkpoint a decode used: ``best 9,000``, or ``mean of checkpoints 9,000-10,000``."""
+    averaged = (a.get("key") or {}).get("averaged")
+    if averaged:
+        return (f"mean of {len(averaged)} {a['checkpoint']} ({averaged[0]:,}–"
+                f"{averaged[-1]:,})")
+    return f"{a['checkpoint']} {a['step']:,}"
+
+
 def _model_rows(exp: Experiment, rows: Sequence[ModelResult]) -> list[list[str]]:
     out = []
     for r in rows:
@@ -141,7 +150,7 @@ def _model_rows(exp: Experiment, rows: Sequence[ModelResult]) -> list[list[str]]
         metrics = a.get("metrics") or {}
         out.append([r.model, f"`{r.config_arg}`", number(a.get("params")), steps,
                     duration(t.seconds), t.hardware, f"{t.dev_metric} {dev}",
-                    f"{a['checkpoint']} {a['step']:,}",
+                    _scored(a),
                     *(number(metrics.get(key)) for key, _ in exp.columns),
                     f"{a['examples']:,}", a["decode"],
                     f"{duration(a.get('decode_seconds'))} on {a.get('hardware', '?')}"])

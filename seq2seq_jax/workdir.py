@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from seq2seq_jax import checkpoint, models, pipeline
 from seq2seq_jax.interface import Model
+from seq2seq_jax.model_config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ class Trained(NamedTuple):
     tgt_tok: Any
     step: int
     which: str  # "best" or "checkpoints"
+    averaged: tuple[int, ...] = ()  # the steps whose parameters were averaged, if any
 
 
 def _load_at(workdir: Path, which: str, step: int) -> Trained:
@@ -82,6 +85,54 @@ def load(workdir: str | Path, which: str = checkpoint.BEST) -> Trained:
     print(f"loaded checkpoint {Path(workdir) / trained.which}/{trained.step} "
           f"(step {trained.step})", file=sys.stderr)
     return trained
+
+
+def _mean(trees: list[Any]) -> Any:
+    """The elementwise mean of same-shaped parameter trees, in float32, cast back;
+    a leaf that is not floating point is taken from the first tree."""
+    def mean(*leaves: Any) -> Any:
+        if not jnp.issubdtype(leaves[0].dtype, jnp.inexact):
+            return leaves[0]
+        total = jnp.sum(jnp.stack([jnp.asarray(x, jnp.float32) for x in leaves]), axis=0)
+        return (total / len(leaves)).astype(leaves[0].dtype)
+
+    return jax.tree.map(mean, *trees)
+
+
+def load_average(workdir: str | Path, last: int) -> Trained:
+    """The mean parameters of the newest ``last`` checkpoints in ``checkpoints/``.
+
+    Checkpoint averaging (Vaswani et al. 2017; Wu et al. 2021 report Multi30k
+    with it): the config, tokenizers and step are the newest checkpoint's. How
+    many there are is ``train.keep_checkpoints`` (saved every
+    ``train.checkpoint_every`` steps). Nothing is written.
+
+    Raises:
+      ConfigError: ``last`` < 1, or fewer checkpoints than ``last``.
+      FileNotFoundError: no workdir or no ``checkpoints/``.
+      checkpoint.CheckpointError: one of the chosen checkpoints cannot be read
+        (an average is never taken over a different set than asked for).
+    """
+    directory = Path(workdir)
+    if last < 1:
+        raise ConfigError(f"--average {last}: the number of checkpoints to average must be "
+                         ">= 1")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"workdir {directory} does not exist; train first with "
+                                f"`seq2seq-jax train --workdir {directory}`")
+    steps = checkpoint.complete_steps(directory, checkpoint.LATEST)
+    if len(steps) < last:
+        raise ConfigError(
+            f"--average {last}: {directory / checkpoint.LATEST} holds {len(steps)} "
+            f"checkpoint(s) {steps}; average at most {len(steps)}, or train with "
+            f"--config.train.keep_checkpoints={last} to keep more")
+    chosen = steps[-last:]
+    newest = _load_at(directory, checkpoint.LATEST, chosen[-1])
+    trees = [newest.params] + [_load_at(directory, checkpoint.LATEST, s).params
+                               for s in chosen[:-1]]
+    print(f"averaged the parameters of {directory / checkpoint.LATEST} steps "
+          f"{', '.join(map(str, chosen))}", file=sys.stderr)
+    return newest._replace(params=_mean(trees), averaged=tuple(chosen))
 
 
 def params_digest(workdir: str | Path) -> tuple[str, int]:

@@ -222,6 +222,24 @@ def test_analyze_reuses_stored_records_until_asked(synthetic_wd, monkeypatch):
     assert calls == [1, 1]
 
 
+def test_analyze_with_averaged_checkpoints_is_its_own_decode(synthetic_wd):
+    from seq2seq_jax import checkpoint
+    from seq2seq_jax.model_config import ConfigError
+
+    steps = checkpoint.complete_steps(synthetic_wd)
+    plain = analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER)
+    avg = analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER, average=1)
+    assert avg["decode"] == "greedy_avg1" and avg["key"]["averaged"] == steps[-1:]
+    assert "averaged" not in plain["key"]  # decodes stored before averaging stay valid
+    _, summary_path = analysis.analysis_paths(synthetic_wd, "test", "greedy_avg1")
+    assert _strict_json(summary_path) == avg
+    # One training step: the newest checkpoint is the best one, so the scores agree.
+    assert plain["step"] == avg["step"] == steps[-1]
+    assert avg["metrics"] == pytest.approx(plain["metrics"])
+    with pytest.raises(ConfigError, match="keep_checkpoints"):
+        analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER, average=len(steps) + 1)
+
+
 def test_analyze_g2p_workdir_groups_references(tmp_path_factory):
     directory = tiny_workdir(tmp_path_factory.getbasetemp(), "cmudict_g2p")
     directory = Path(shutil.copytree(directory, tmp_path_factory.mktemp("g2p") / "wd"))

@@ -187,6 +187,18 @@ def test_eval_and_predict_say_which_checkpoint(trained, capsys, monkeypatch):
     assert f"loaded checkpoint {trained / 'best'}" in capsys.readouterr().err
 
 
+def test_eval_average_scores_the_mean_of_the_newest_checkpoints(trained, capsys):
+    assert cli.main(["eval", "--workdir", str(trained), "--limit", "8", "--average", "1"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    saved = json.loads((trained / "eval_test_avg1.json").read_text())
+    assert saved == out and out["checkpoint"] == "checkpoints"
+    assert out["averaged_steps"] == [out["step"]] and out["examples"] == 8
+    err = _run_error(["eval", "--workdir", str(trained), "--average", "50"], capsys)
+    assert "--average 50" in err and "--config.train.keep_checkpoints=50" in err
+    err = _run_error(["eval", "--workdir", str(trained), "--average", "-1"], capsys)
+    assert "--average -1" in err
+
+
 def test_missing_workdir_and_input(tmp_path, trained, capsys):
     err = _run_error(["eval", "--workdir", str(tmp_path / "nothing")], capsys)
     assert "does not exist" in err

@@ -218,3 +218,11 @@ def test_results_md_has_both_sections_of_every_experiment():
         for section in (name, f"{name} by length"):
             assert results_markdown.BEGIN.format(section) in text, section
             assert results_markdown.END.format(section) in text, section
+
+
+def test_scored_checkpoint_names_the_averaged_steps():
+    plain = {"checkpoint": "best", "step": 9000, "key": {"checkpoint": "best"}}
+    assert results_markdown._scored(plain) == "best 9,000"
+    averaged = {"checkpoint": "checkpoints", "step": 10000,
+                "key": {"averaged": [9000, 9500, 10000]}}
+    assert results_markdown._scored(averaged) == "mean of 3 checkpoints (9,000–10,000)"

@@ -112,3 +112,54 @@ def test_load_ignores_an_unfinished_best_save(tmp_path):
     (tmp_path / checkpoint.BEST / "3.orbax-checkpoint-tmp-1700000000").mkdir(parents=True)
     trained = workdir_lib.load(tmp_path)
     assert (trained.which, trained.step) == (checkpoint.LATEST, 7)
+
+
+def _shifted_checkpoints(workdir, deltas: dict[int, float]):
+    """Checkpoints at each step holding the initial params + its delta."""
+    c = tiny_config()
+    run = train.build_run(c, workdir, None)
+    state = train.init_state(run.model, run.cfg, train.make_optimizer(c.train), c.seed)
+    stopper = train.EarlyStopping("max")
+    ckpt = checkpoint.Checkpointer(workdir, keep=len(deltas), metric=c.train.metric,
+                                   mode="max")
+    shifted = jax.jit(lambda s, d: s._replace(params=jax.tree.map(lambda p: p + d, s.params)))
+    for step, delta in deltas.items():
+        ckpt.save(step, shifted(state, delta), train._meta(run, step, stopper))
+    ckpt.wait()
+    ckpt.close()
+    return state.params
+
+
+def test_load_average_is_the_mean_of_the_newest_checkpoints(tmp_path, capsys):
+    init = _shifted_checkpoints(tmp_path, {3: 100.0, 5: 1.0, 7: 2.0, 9: 6.0})
+    capsys.readouterr()
+    trained = workdir_lib.load_average(tmp_path, 3)
+    assert trained.averaged == (5, 7, 9)
+    assert trained.which == checkpoint.LATEST and trained.step == 9
+    assert "steps 5, 7, 9" in capsys.readouterr().err
+    for p, q in zip(jax.tree.leaves(trained.params), jax.tree.leaves(init), strict=True):
+        assert p.dtype == q.dtype
+        np.testing.assert_allclose(p, np.asarray(q) + 3.0, rtol=1e-5, atol=1e-5)
+    one = workdir_lib.load_average(tmp_path, 1)  # the newest alone, unchanged
+    for p, q in zip(jax.tree.leaves(one.params), jax.tree.leaves(init), strict=True):
+        np.testing.assert_allclose(p, np.asarray(q) + 6.0, rtol=1e-6)
+
+
+def test_load_average_asking_for_more_than_kept_says_how_to_keep_more(tmp_path):
+    _shifted_checkpoints(tmp_path, {5: 1.0, 7: 2.0})
+    with pytest.raises(workdir_lib.ConfigError) as err:
+        workdir_lib.load_average(tmp_path, 3)
+    message = str(err.value)
+    assert "--average 3" in message and "[5, 7]" in message
+    assert "--config.train.keep_checkpoints=3" in message
+    with pytest.raises(workdir_lib.ConfigError, match=">= 1"):
+        workdir_lib.load_average(tmp_path, 0)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_load_average_refuses_a_damaged_checkpoint_instead_of_averaging_fewer(tmp_path):
+    _shifted_checkpoints(tmp_path, {5: 1.0, 7: 2.0})
+    _break(tmp_path / checkpoint.LATEST / "5")
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        workdir_lib.load_average(tmp_path, 2)
+    assert str(tmp_path / checkpoint.LATEST / "5") in str(err.value)
