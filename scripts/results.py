@@ -32,6 +32,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--average", type=int, default=0, metavar="N",
                    help="score the mean parameters of each model's newest N checkpoints "
                         "(default 0: its best checkpoint)")
+    p.add_argument("--ensemble", action="append", default=[], metavar="M1,M2[,...]",
+                   help="also score these models as one ensemble (mean next-token "
+                        "probabilities); repeat for more ensembles")
     p.add_argument("--into", default="RESULTS.md",
                    help="also fill this file's BEGIN/END section of each experiment "
                         "('' for none)")
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = results.run_experiment(
             results.EXPERIMENTS[name], args.runs, args.out, train=args.train, beam=args.beam,
             models=models, limit=args.limit, redecode=args.redecode, command=command,
-            into=args.into or None, average=args.average)
+            into=args.into or None, average=args.average,
+            ensembles=[[m for m in e.split(",") if m] for e in args.ensemble])
         for r in rows:
             print(f"{name} {r.model}: {r.status}", file=sys.stderr)
     return 0

@@ -321,6 +321,8 @@ def has_steps(directory: Path) -> bool:
 def _checkpoint(directory: Path, average: int = 0) -> tuple[str, int, list[int]]:
     """``(which, step, averaged steps)`` that ``workdir.load`` (or, with ``average``,
     ``workdir.load_average``) restores, without restoring it."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"workdir {directory} does not exist")
     if average:
         steps = checkpoint.complete_steps(directory, checkpoint.LATEST)[-average:]
         return checkpoint.LATEST, steps[-1] if steps else -1, steps
@@ -342,10 +344,15 @@ _DECODE_FACTS = ("checkpoint", "step", "decode_seconds", "truncated_sources", "h
 
 def _decode(directory: Path, which: str, split: str, limit: int, options: Mapping[str, Any],
             beam: int | None, attention_lengths: Sequence[int], records_path: Path,
-            average: int = 0) -> tuple[list[Record], dict[str, Any]]:
+            average: int = 0, ensemble: Sequence[Path] = ()) -> tuple[list[Record],
+                                                                      dict[str, Any]]:
     """Load, decode, keep attention maps and save the records; ``_DECODE_FACTS`` about it."""
-    trained = (workdir.load_average(directory, average) if average
-               else workdir.load(directory, which))
+    if ensemble:
+        trained = workdir.load_ensemble([directory, *ensemble], average)
+    elif average:
+        trained = workdir.load_average(directory, average)
+    else:
+        trained = workdir.load(directory, which)
     set_options(trained.config, options)
     set_beam(trained.config, beam)
     records, facts = decode_records(trained, split, limit)
@@ -362,7 +369,8 @@ def _decode(directory: Path, which: str, split: str, limit: int, options: Mappin
 def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
             beam: int | None = None, options: Mapping[str, Any] | None = None,
             limit: int = 0, attention_lengths: Sequence[int] = (),
-            redecode: bool = False, average: int = 0) -> dict[str, Any]:
+            redecode: bool = False, average: int = 0,
+            ensemble: Sequence[str | Path] = ()) -> dict[str, Any]:
     """Decode ``split`` once, score it, save records and summary in ``directory/analysis``.
 
     Args:
@@ -378,6 +386,10 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
       average: > 0: decode with the mean parameters of the newest that many
         checkpoints in ``checkpoints/`` (``workdir.load_average``); the name
         gets ``_avg<N>`` and the key the averaged steps.
+      ensemble: more workdirs decoding with ``directory`` as one ensemble
+        (``workdir.load_ensemble``; each member's best checkpoint, or its
+        average); stored in ``directory``'s analysis as
+        ``<decode>_ens-<dir>+<dir>...``, keyed by every member's checkpoint.
 
     Returns:
       The summary also written to ``<name>.json`` (see the module docstring).
@@ -387,19 +399,24 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
     config = ml_collections.ConfigDict(checkpoint.read_meta(directory, which)[0]["config"])
     set_options(config, options)
     set_beam(config, beam)
+    others = [Path(d) for d in ensemble]
     name = decode_name(config) + (f"_avg{average}" if average else "")
+    if others:
+        name += "_ens-" + "+".join(d.name for d in [directory, *others])
     records_path, summary_path = analysis_paths(directory, split, name, limit)
     key = {"checkpoint": which, "step": step, "split": split, "limit": limit,
            "options": options, "decode": config.decode.to_dict(),
            "attention_lengths": list(attention_lengths)}
     if average:
         key["averaged"] = averaged
+    if others:
+        key["members"] = [[str(d), *_checkpoint(d, average)] for d in [directory, *others]]
     old = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     if old.get("key") == key and records_path.exists() and not redecode:
         records, facts = load_records(records_path), {k: old[k] for k in _DECODE_FACTS}
     else:
         records, facts = _decode(directory, which, split, limit, options, beam,
-                                 attention_lengths, records_path, average)
+                                 attention_lengths, records_path, average, others)
     kind, tokenized = pipeline.task_kind(config.data.name), is_tokenized(config.data.name)
     summary = {
         "workdir": str(directory), "key": key, "split": split, "model": config.model.name,

@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=0, help="first N examples only")
     e.add_argument("--average", type=int, default=0, metavar="N",
                    help="score the mean parameters of the newest N checkpoints")
+    e.add_argument("--ensemble", nargs="+", default=(), metavar="DIR",
+                   help="more workdirs: score the mean of their next-token probabilities")
     pr = sub.add_parser("predict", help="decode stdin (or --input) line by line")
     pr.add_argument("--workdir", required=True)
     pr.add_argument("--input", default=None, help="a file with one input a line")
@@ -114,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--truncate", action="store_true", help="cut over-long inputs")
     pr.add_argument("--average", type=int, default=0, metavar="N",
                     help="decode with the mean parameters of the newest N checkpoints")
+    pr.add_argument("--ensemble", nargs="+", default=(), metavar="DIR",
+                    help="more workdirs: decode with the mean of their next-token "
+                         "probabilities")
     sub.add_parser("bench", help="time the scan against self-attention (--quick, --out DIR)",
                    add_help=False)
     return p
@@ -156,13 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "eval":
             commands.run_eval(args.workdir, args.split, args.beam, args.limit,
-                              average=args.average)
+                              average=args.average, ensemble=args.ensemble)
         elif args.command == "predict":
             commands.run_predict(args.workdir, _read_lines(args.input), sys.stdout,
                                  beam=args.beam, sample=args.sample,
                                  temperature=args.temperature,
                                  attention_plot=args.attention_plot, truncate=args.truncate,
-                                 average=args.average)
+                                 average=args.average, ensemble=args.ensemble)
         return 0
     except (UsageError, ConfigError, DataError, FileNotFoundError, WorkdirError) as e:
         print(f"seq2seq-jax: error: {e}", file=sys.stderr)

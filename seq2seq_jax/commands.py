@@ -34,8 +34,11 @@ def _check_options(beam: int | None = None, temperature: float | None = None,
                           "N = the mean of the newest N)")
 
 
-def _load(directory: str, average: int) -> workdir.Trained:
-    """The best checkpoint, or with ``average`` > 0 the mean of the newest that many."""
+def _load(directory: str, average: int, ensemble: Sequence[str] = ()) -> workdir.Trained:
+    """The best checkpoint, or with ``average`` > 0 the mean of the newest that many;
+    with ``ensemble`` workdirs, those and ``directory`` decoding together."""
+    if ensemble:
+        return workdir.load_ensemble([directory, *ensemble], average)
     return workdir.load_average(directory, average) if average else workdir.load(directory)
 
 
@@ -52,11 +55,13 @@ def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
 
 
 def run_eval(directory: str, split: str = "test", beam: int | None = None,
-             limit: int = 0, examples_to_show: int = 5, average: int = 0) -> dict[str, Any]:
-    """Score the best checkpoint (or the mean of the newest ``average``) on ``split``;
-    print and save one JSON object."""
+             limit: int = 0, examples_to_show: int = 5, average: int = 0,
+             ensemble: Sequence[str] = ()) -> dict[str, Any]:
+    """Score the best checkpoint (or the mean of the newest ``average``, or an
+    ensemble with the ``ensemble`` workdirs) on ``split``; print and save one
+    JSON object in ``directory``."""
     _check_options(beam=beam, limit=limit, average=average)
-    trained = _load(directory, average)
+    trained = _load(directory, average, ensemble)
     config = trained.config
     _apply_decode_options(config, beam, False, None)
     examples = pipeline.load_examples(config, split, limit)
@@ -67,6 +72,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
                   beam_size=config.decode.beam_size if config.decode.method == "beam" else 1)
     if trained.averaged:
         result["averaged_steps"] = list(trained.averaged)
+    if trained.members:
+        result["ensemble"] = list(trained.members)
     if examples_to_show:
         sources, refs = evaluate.group_references(examples[:examples_to_show * 4])
         preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
@@ -81,6 +88,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
         name += f"_beam{config.decode.beam_size}"
     if trained.averaged:
         name += f"_avg{len(trained.averaged)}"
+    if trained.members:
+        name += f"_ens{len(trained.members)}"
     (Path(directory) / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result, default=str))
     return result
@@ -89,10 +98,10 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
 def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | None = None,
                 sample: bool = False, temperature: float | None = None,
                 attention_plot: str | None = None, truncate: bool = False,
-                average: int = 0) -> None:
+                average: int = 0, ensemble: Sequence[str] = ()) -> None:
     """Decode each input line, write one output line each, optionally plot attention."""
     _check_options(beam=beam, temperature=temperature, average=average)
-    trained = _load(directory, average)
+    trained = _load(directory, average, ensemble)
     config = trained.config
     _apply_decode_options(config, beam, sample, temperature)
     texts = [line.rstrip("\n") for line in lines]

@@ -172,7 +172,8 @@ def train_model(exp: Experiment, model: str, directory: Path) -> None:
 
 
 def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | None = None,
-                  limit: int = 0, redecode: bool = False, average: int = 0) -> dict[str, Any]:
+                  limit: int = 0, redecode: bool = False, average: int = 0,
+                  ensemble: Sequence[Path] = ()) -> dict[str, Any]:
     """``analysis.analyze`` with the experiment's buckets, options and heatmap lengths."""
     saved = directory / "config.json"
     options = dict(exp.options)
@@ -180,7 +181,7 @@ def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | N
         options.update(_data_options(exp, config_lib.from_json(saved.read_text())))
     return analysis.analyze(directory, exp.split, edges=exp.edges, beam=beam, options=options,
                             limit=limit, attention_lengths=exp.attention_lengths,
-                            redecode=redecode, average=average)
+                            redecode=redecode, average=average, ensemble=ensemble)
 
 
 def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
@@ -207,6 +208,40 @@ def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
         traceback.print_exc(file=sys.stderr)
         why = " ".join(f"{type(e).__name__}: {e}".split()).replace("|", "/")
         return ModelResult(model, directory, arg, f"failed: {why[:160]}", None, None)
+
+
+def _ensemble_training(infos: Sequence[results_markdown.TrainingInfo]
+                       ) -> results_markdown.TrainingInfo:
+    """The members' training together: steps and wall time summed, no single best step."""
+    times = [t.seconds for t in infos]
+    hardware = list(dict.fromkeys(t.hardware for t in infos))
+    return results_markdown.TrainingInfo(
+        steps=sum(t.steps for t in infos), num_steps=sum(t.num_steps for t in infos),
+        seconds=None if None in times else sum(t or 0.0 for t in times),
+        restarts=sum(t.restarts for t in infos), dev_metric=infos[0].dev_metric,
+        best_dev=None, best_step=None, hardware="; ".join(hardware))
+
+
+def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,
+                 beam: int | None = None, limit: int = 0, redecode: bool = False,
+                 average: int = 0) -> ModelResult:
+    """One row for the ensemble of ``members`` (model names of ``exp``), decoded together."""
+    label = "ensemble " + "+".join(members)
+    dirs = [runs / exp.name / m for m in members]
+    arg = " + ".join(":".join(x for x in config_spec(exp, m) if x) for m in members)
+    try:
+        for m, d in zip(members, dirs, strict=True):
+            if not is_trained(d) or (d.is_dir() and lock.in_use(d)):
+                why = "training now" if is_trained(d) else "not trained"
+                return ModelResult(label, dirs[0], arg, f"{m} {why}", None, None)
+        info = _ensemble_training([results_markdown.training_info(d) for d in dirs])
+        result = analyze_model(exp, members[0], dirs[0], beam=beam, limit=limit,
+                               redecode=redecode, average=average, ensemble=dirs[1:])
+        return ModelResult(label, dirs[0], arg, "ok", result, info)
+    except Exception as e:  # the single models' rows stay
+        traceback.print_exc(file=sys.stderr)
+        why = " ".join(f"{type(e).__name__}: {e}".split()).replace("|", "/")
+        return ModelResult(label, dirs[0], arg, f"failed: {why[:160]}", None, None)
 
 
 def train_length(exp: Experiment, rows: Sequence[ModelResult]) -> int | None:
@@ -283,7 +318,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
                    out: str | Path = "docs/results", *, train: bool = False,
                    beam: int | None = None, models: Sequence[str] | None = None, limit: int = 0,
                    redecode: bool = False, command: str = "",
-                   into: str | Path | None = None, average: int = 0) -> list[ModelResult]:
+                   into: str | Path | None = None, average: int = 0,
+                   ensembles: Sequence[Sequence[str]] = ()) -> list[ModelResult]:
     """Train (optionally), analyse, plot and tabulate every model of ``exp``.
 
     Args:
@@ -301,6 +337,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
         ... receive the model table and the by-length part of the fragment.
       average: > 0: score each model with the mean parameters of its newest that
         many checkpoints (``workdir.load_average``) instead of its best one.
+      ensembles: groups of models (e.g. ``[("rnn", "bahdanau")]``) each scored
+        as one ensemble (``workdir.load_ensemble``), one more row each.
 
     Returns:
       One ``ModelResult`` per model.
@@ -311,8 +349,14 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
         raise ValueError(f"unknown models {unknown}; {exp.name} has {sorted(exp.args)}")
     runs, out = Path(runs), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for group in ensembles:
+        bad = [m for m in group if m not in exp.args]
+        if bad or len(group) < 2:
+            raise ValueError(f"ensemble {list(group)}: needs two or more of {sorted(exp.args)}")
     rows = [run_model(exp, m, runs, train=train, beam=beam, limit=limit, redecode=redecode,
                       average=average) for m in models]
+    rows += [run_ensemble(exp, group, runs, beam=beam, limit=limit, redecode=redecode,
+                          average=average) for group in ensembles]
     plot_by_length(exp, rows, out / f"{exp.name}_by_length.png")
     figures = plot_attention(exp, rows, out)
     command = command or f"python scripts/results.py {exp.name}"

@@ -127,7 +127,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]],
 
 def _scored(a: dict[str, Any]) -> str:
     """The checkpoint a decode used: ``best 9,000``, or ``mean of checkpoints 9,000-10,000``."""
-    averaged = (a.get("key") or {}).get("averaged")
+    key = a.get("key") or {}
+    members = key.get("members")
+    if members:  # [workdir, which, step, averaged steps] per member
+        return "; ".join(f"{Path(d).name} {w} {s:,}" + (" (mean)" if avg else "")
+                         for d, w, s, avg in members)
+    averaged = key.get("averaged")
     if averaged:
         return (f"mean of {len(averaged)} {a['checkpoint']} ({averaged[0]:,}–"
                 f"{averaged[-1]:,})")

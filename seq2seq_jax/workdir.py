@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,6 +29,7 @@ class Trained(NamedTuple):
     step: int
     which: str  # "best" or "checkpoints"
     averaged: tuple[int, ...] = ()  # the steps whose parameters were averaged, if any
+    members: tuple[str, ...] = ()  # an ensemble's checkpoints (``workdir/which/step``)
 
 
 def _load_at(workdir: Path, which: str, step: int) -> Trained:
@@ -133,6 +135,47 @@ def load_average(workdir: str | Path, last: int) -> Trained:
     print(f"averaged the parameters of {directory / checkpoint.LATEST} steps "
           f"{', '.join(map(str, chosen))}", file=sys.stderr)
     return newest._replace(params=_mean(trees), averaged=tuple(chosen))
+
+
+def _symbols(tok: Any) -> list[str]:
+    return [tok.id_to_token(i) for i in range(tok.vocab_size)]
+
+
+def load_ensemble(workdirs: Sequence[str | Path], average: int = 0) -> Trained:
+    """One model decoding with the mean next-token probabilities of several workdirs.
+
+    Each member is its workdir's best checkpoint (``load``), or with ``average``
+    the mean of its newest that many (``load_average``). The config (data and
+    decoding options) and tokenizers are the first workdir's.
+
+    Raises:
+      ConfigError: fewer than two workdirs, the same one twice, or members
+        whose source or target vocabularies differ (naming both workdirs).
+      FileNotFoundError, checkpoint.CheckpointError: as ``load``.
+    """
+    from seq2seq_jax import ensemble
+
+    paths = [Path(w) for w in workdirs]
+    if len(paths) < 2:
+        raise ConfigError(f"--ensemble: an ensemble needs at least two workdirs, got "
+                          f"{[str(p) for p in paths]}")
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise ConfigError(f"--ensemble: a workdir is listed twice in {[str(p) for p in paths]}")
+    loaded = [load_average(p, average) if average else load(p) for p in paths]
+    first = loaded[0]
+    for path, t in zip(paths[1:], loaded[1:], strict=True):
+        for side, a, b in (("source", first.src_tok, t.src_tok),
+                           ("target", first.tgt_tok, t.tgt_tok)):
+            if _symbols(a) != _symbols(b):
+                raise ConfigError(
+                    f"--ensemble: {path} has another {side} vocabulary than {paths[0]} "
+                    f"({b.vocab_size} vs {a.vocab_size} symbols); ensemble members must be "
+                    "trained on the same data with the same tokenizer options")
+    model, cfg, params = ensemble.combine([(t.model, t.cfg, t.params) for t in loaded])
+    members = tuple(f"{p / t.which}/{t.step}" + (f" (mean of {list(t.averaged)})"
+                                                  if t.averaged else "")
+                    for p, t in zip(paths, loaded, strict=True))
+    return first._replace(model=model, cfg=cfg, params=params, members=members)
 
 
 def params_digest(workdir: str | Path) -> tuple[str, int]:

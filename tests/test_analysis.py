@@ -240,6 +240,19 @@ def test_analyze_with_averaged_checkpoints_is_its_own_decode(synthetic_wd):
         analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER, average=len(steps) + 1)
 
 
+def test_analyze_an_ensemble_of_a_workdir_and_its_twin_decodes_as_the_workdir(
+        synthetic_wd, tmp_path_factory):
+    twin = Path(shutil.copytree(synthetic_wd, tmp_path_factory.mktemp("twin") / "twin"))
+    plain = analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER)
+    both = analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER, ensemble=[twin])
+    assert both["decode"] == "greedy_ens-wd+twin" and both["model"] == plain["model"]
+    assert [m[0] for m in both["key"]["members"]] == [str(synthetic_wd), str(twin)]
+    assert both["params"] == 2 * plain["params"]
+    hyps = [[r.hypothesis for r in analysis.load_records(synthetic_wd / "analysis" / s[
+        "records_file"])] for s in (plain, both)]
+    assert hyps[0] == hyps[1] and both["metrics"] == pytest.approx(plain["metrics"])
+
+
 def test_analyze_g2p_workdir_groups_references(tmp_path_factory):
     directory = tiny_workdir(tmp_path_factory.getbasetemp(), "cmudict_g2p")
     directory = Path(shutil.copytree(directory, tmp_path_factory.mktemp("g2p") / "wd"))

@@ -50,6 +50,9 @@ def _dev_metrics(workdir: Path) -> list[dict]:
 
 
 SOURCES = ["cmudict_g2p", "cmudict_g014b2b", "multi30k", "tfds", "synthetic"]
+# Resuming is checked bit for bit on the main job's data and the synthetic task
+# (and in test_train); the other sources train once, to keep CI within its time.
+RESUMED = ("cmudict_g2p", "synthetic")
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -64,13 +67,15 @@ def test_train_resume_eval_predict(source, data_dir, tmp_path, capsys):
         config = _load_smoke(source, data_dir)
         straight, resumed = tmp_path / "straight", tmp_path / "resumed"
         train.train_and_evaluate(config, straight)
-        train.train_and_evaluate(config, resumed, stop_at=3)  # interrupted after a checkpoint
-        train.train_and_evaluate(config, resumed)  # the same command again
         final = [m for m in _dev_metrics(straight) if m["step"] == 4]
-        assert final and final == [m for m in _dev_metrics(resumed) if m["step"] == 4]
-        a = workdir_lib.load(straight, "checkpoints").params
-        b = workdir_lib.load(resumed, "checkpoints").params
-        assert train.final_params_digest(a) == train.final_params_digest(b)
+        assert final
+        if source in RESUMED:
+            train.train_and_evaluate(config, resumed, stop_at=3)  # interrupted after a save
+            train.train_and_evaluate(config, resumed)  # the same command again
+            assert final == [m for m in _dev_metrics(resumed) if m["step"] == 4]
+            a = workdir_lib.load(straight, "checkpoints").params
+            b = workdir_lib.load(resumed, "checkpoints").params
+            assert train.final_params_digest(a) == train.final_params_digest(b)
 
         capsys.readouterr()
         assert cli.main(["eval", "--workdir", str(straight), "--limit", "16"]) == 0

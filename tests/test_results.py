@@ -105,11 +105,16 @@ def test_experiments_load_and_validate_for_every_model(name):
 
 
 def test_missing_models_give_not_trained_rows(tmp_path):
-    rows = results.run_experiment(TINY, tmp_path / "runs", tmp_path / "out")
+    rows = results.run_experiment(TINY, tmp_path / "runs", tmp_path / "out",
+                                  ensembles=[("rnn", "bahdanau")])
     assert [(r.model, r.status) for r in rows] == [("rnn", "not trained"),
-                                                   ("bahdanau", "not trained")]
+                                                   ("bahdanau", "not trained"),
+                                                   ("ensemble rnn+bahdanau", "rnn not trained")]
     text = (tmp_path / "out" / "tiny.md").read_text()
-    assert text.count("| not trained |") == 2
+    assert text.count("| not trained |") == 2 and "| rnn not trained |" in text
+    for bad in (("rnn",), ("rnn", "gru")):
+        with pytest.raises(ValueError, match="needs two or more"):
+            results.run_experiment(TINY, tmp_path / "runs", tmp_path / "out", ensembles=[bad])
     assert text.count("Not yet measured") == 2  # one by-length table per plotted metric
     assert (tmp_path / "out" / "tiny_by_length.png").read_bytes()[:8] == PNG_MAGIC
 
@@ -151,6 +156,23 @@ def test_run_experiment_writes_table_figures_and_section(runs, tmp_path):
     assert "](docs/results/tiny_by_length.png)" in length_part
     assert "](docs/results/tiny_attention_bahdanau_2.png)" in length_part
     assert length_part.endswith("<!-- END tiny by length -->\n")
+
+
+def test_an_ensemble_gets_its_own_row_and_line(runs, tmp_path):
+    shutil.copytree(runs / "tiny" / "bahdanau", runs / "tiny" / "rnn")
+    rows = results.run_experiment(TINY, runs, tmp_path / "out", into=None,
+                                  ensembles=[("bahdanau", "rnn")])
+    rnn, bahdanau, both = rows
+    assert rnn.status == bahdanau.status == "ok"
+    assert both.model == "ensemble bahdanau+rnn" and both.status == "ok"
+    assert both.analysis is not None and both.training is not None
+    # Two copies of one model: the ensemble decodes exactly as each of them.
+    assert both.analysis["metrics"] == pytest.approx(bahdanau.analysis["metrics"])
+    assert both.training.steps == 2 * bahdanau.training.steps
+    assert both.analysis["params"] == 2 * bahdanau.analysis["params"]
+    row = next(line for line in (tmp_path / "out" / "tiny.md").read_text().splitlines()
+               if line.startswith("| ensemble bahdanau+rnn |"))
+    assert "bahdanau best 1; rnn best 1" in row and "greedy_ens-bahdanau+rnn" in row
 
 
 def test_train_resumes_a_finished_run_and_records_the_machine(runs):

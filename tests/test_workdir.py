@@ -116,6 +116,7 @@ def test_load_ignores_an_unfinished_best_save(tmp_path):
 
 def _shifted_checkpoints(workdir, deltas: dict[int, float]):
     """Checkpoints at each step holding the initial params + its delta."""
+    workdir.mkdir(parents=True, exist_ok=True)
     c = tiny_config()
     run = train.build_run(c, workdir, None)
     state = train.init_state(run.model, run.cfg, train.make_optimizer(c.train), c.seed)
@@ -163,3 +164,32 @@ def test_load_average_refuses_a_damaged_checkpoint_instead_of_averaging_fewer(tm
     with pytest.raises(checkpoint.CheckpointError) as err:
         workdir_lib.load_average(tmp_path, 2)
     assert str(tmp_path / checkpoint.LATEST / "5") in str(err.value)
+
+
+def test_load_ensemble_combines_workdirs_and_checks_their_vocabularies(tmp_path, monkeypatch):
+    from seq2seq_jax.data import tokenizers
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _shifted_checkpoints(a, {4: 1.0})
+    _shifted_checkpoints(b, {6: 2.0})
+    both = workdir_lib.load_ensemble([a, b])
+    assert both.model.name == "ensemble" and sorted(both.params) == ["0", "1"]
+    assert both.members == (f"{a / checkpoint.LATEST}/4", f"{b / checkpoint.LATEST}/6")
+    assert both.config.to_dict() == workdir_lib.load(a).config.to_dict()
+    with pytest.raises(workdir_lib.ConfigError, match="at least two"):
+        workdir_lib.load_ensemble([a])
+    with pytest.raises(workdir_lib.ConfigError, match="twice"):
+        workdir_lib.load_ensemble([a, tmp_path / "." / "a"])
+    real = workdir_lib.load
+
+    def other_targets(path, which=checkpoint.BEST):
+        t = real(path, which)
+        if path == b:
+            d = t.tgt_tok.to_dict()
+            t = t._replace(tgt_tok=tokenizers.from_dict({**d, "vocab": d["vocab"][:-1]}))
+        return t
+
+    monkeypatch.setattr(workdir_lib, "load", other_targets)
+    with pytest.raises(workdir_lib.ConfigError) as err:
+        workdir_lib.load_ensemble([a, b])
+    assert f"{b} has another target vocabulary than {a}" in str(err.value)
