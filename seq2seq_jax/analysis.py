@@ -36,6 +36,7 @@ import numpy as np
 
 from seq2seq_jax import checkpoint, evaluate, pipeline, workdir
 from seq2seq_jax.data import sources
+from seq2seq_jax.files import write_atomic
 from seq2seq_jax.records import (  # re-exported: the analysis API in one place
     UNITS,
     Record,
@@ -310,5 +311,5 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
         "records_file": records_path.name, **facts,
     }
     summary = _finite(summary)
-    summary_path.write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    write_atomic(summary_path, json.dumps(summary, indent=1, ensure_ascii=False))
     return summary

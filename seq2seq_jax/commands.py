@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import ml_collections
 
 from seq2seq_jax import evaluate, pipeline, plots, workdir
+from seq2seq_jax.files import write_atomic
 from seq2seq_jax.model_config import ConfigError
 
 
@@ -90,7 +91,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
         name += f"_avg{len(trained.averaged)}"
     if trained.members:
         name += f"_ens{len(trained.members)}"
-    (Path(directory) / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    write_atomic(Path(directory) / f"{name}.json", json.dumps(result, indent=2, default=str))
     print(json.dumps(result, default=str))
     return result
 

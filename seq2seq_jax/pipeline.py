@@ -18,6 +18,7 @@ import ml_collections
 from seq2seq_jax.data import batching, sources, tokenizers
 from seq2seq_jax.data.examples import Example
 from seq2seq_jax.data.synthetic import SyntheticSpec
+from seq2seq_jax.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def build_tokenizers(config: ml_collections.ConfigDict, train: Sequence[Example]
 
 def save_tokenizers(path: str | Path, src: tokenizers.Tokenizer,
                     tgt: tokenizers.Tokenizer) -> None:
-    Path(path).write_text(json.dumps({"source": src.to_dict(), "target": tgt.to_dict()}))
+    write_atomic(path, json.dumps({"source": src.to_dict(), "target": tgt.to_dict()}))
 
 
 def tokenizers_to_dict(src: tokenizers.Tokenizer, tgt: tokenizers.Tokenizer) -> dict[str, Any]:

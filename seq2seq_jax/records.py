@@ -19,6 +19,7 @@ import numpy as np
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 from seq2seq_jax import metrics
+from seq2seq_jax.files import write_atomic
 
 UNITS = {"g2p": "letters", "translation": "words", "synthetic": "characters"}
 _TOKENIZE_13A = Tokenizer13a()
@@ -50,9 +51,8 @@ def source_length(kind: str, source: str, tokenized: bool = True) -> int:
 
 def save_records(path: str | Path, records: Sequence[Record]) -> None:
     """Write one JSON object a line."""
-    with Path(path).open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(dataclasses.asdict(r), ensure_ascii=False) + "\n")
+    write_atomic(path, "".join(json.dumps(dataclasses.asdict(r), ensure_ascii=False) + "\n"
+                               for r in records))
 
 
 def load_records(path: str | Path) -> list[Record]:

@@ -36,6 +36,7 @@ import ml_collections
 
 from seq2seq_jax import analysis, lock, plots, results_markdown
 from seq2seq_jax import config as config_lib
+from seq2seq_jax.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -311,7 +312,7 @@ def fill_sections(path: Path, name: str, bodies: Mapping[str, str]) -> None:
                   f"{name}: not filled in", file=sys.stderr)
         else:
             text = updated
-    path.write_text(text)
+    write_atomic(path, text)
 
 
 def run_experiment(exp: Experiment, runs: str | Path = "runs",
@@ -362,8 +363,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
     command = command or f"python scripts/results.py {exp.name}"
     shown = [out / f"{exp.name}_by_length.png", *figures]
     summary = results_markdown.summary_markdown(exp, rows, command)
-    (out / f"{exp.name}.md").write_text(
-        summary + "\n" + results_markdown.length_markdown(exp, rows, shown, out))
+    write_atomic(out / f"{exp.name}.md",
+                 summary + "\n" + results_markdown.length_markdown(exp, rows, shown, out))
     if into is not None and Path(into).exists():
         fill_sections(Path(into), exp.name, {
             exp.name: summary,

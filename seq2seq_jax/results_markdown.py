@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from seq2seq_jax import config as config_lib
+from seq2seq_jax.files import write_atomic
 
 if TYPE_CHECKING:
     from seq2seq_jax.results import Experiment, ModelResult
@@ -46,7 +47,7 @@ def note_hardware(directory: Path, description: str) -> None:
     path = directory / HARDWARE_FILE
     lines = path.read_text().splitlines() if path.exists() else []
     if description not in lines:
-        path.write_text("\n".join([*lines, description]) + "\n")
+        write_atomic(path, "\n".join([*lines, description]) + "\n")
 
 
 def training_info(directory: Path) -> TrainingInfo:

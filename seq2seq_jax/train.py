@@ -21,6 +21,7 @@ from jax.sharding import Mesh
 from seq2seq_jax import checkpoint, evaluate, losses, models, parallel, pipeline, reporting
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.data import batching
+from seq2seq_jax.files import write_atomic
 from seq2seq_jax.interface import Model
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
         stopper = EarlyStopping(**meta["early_stopping"])
         log.warning("resuming from the checkpoint at step %d in %s", int(state.step), workdir)
     if jax.process_index() == 0:  # one writer of config.json and the metrics
-        (workdir / "config.json").write_text(config_lib.to_json(config))
+        write_atomic(workdir / "config.json", config_lib.to_json(config))
 
     train_step = make_train_step(run.model, run.cfg, optimizer, t.label_smoothing,
                                  parallel.make_shardings(state, mesh))

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, TypeVar
 
 import sentencepiece as spm
 
+from seq2seq_jax.files import write_atomic
 from seq2seq_jax.model_config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -322,11 +323,11 @@ class SentencePieceTokenizer(Tokenizer):
         spm.SentencePieceTrainer.train(
             sentence_iterator=(_utf8_safe(t) for t in texts), model_writer=buf, **options)
         model_path = prefix.with_name(prefix.name + ".model")
-        model_path.write_bytes(buf.getvalue())
+        write_atomic(model_path, buf.getvalue())
         tok = cls(buf.getvalue(), path=str(model_path))
-        prefix.with_name(prefix.name + ".vocab").write_text(
-            "".join(f"{tok.id_to_token(i)}\t{tok._sp.get_score(i)}\n"
-                    for i in range(tok.vocab_size)), encoding="utf-8")
+        write_atomic(prefix.with_name(prefix.name + ".vocab"),
+                     "".join(f"{tok.id_to_token(i)}\t{tok._sp.get_score(i)}\n"
+                             for i in range(tok.vocab_size)))
         return tok
 
     @classmethod
@@ -336,7 +337,7 @@ class SentencePieceTokenizer(Tokenizer):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the ``.model`` file to ``path``."""
-        Path(path).write_bytes(self._proto)
+        write_atomic(path, self._proto)
         self.path = str(path)
 
     @property
