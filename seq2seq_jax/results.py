@@ -197,7 +197,8 @@ def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
             train_model(exp, model, directory)
         elif directory.is_dir() and lock.in_use(directory):  # its checkpoints are moving
             info = results_markdown.training_info(directory)
-            status = f"training now (step {info.steps:,} of {info.num_steps:,})"
+            status = (f"training now (step {info.steps:,} of {info.num_steps:,})"
+                      if info.num_steps else "training now (starting)")
             return ModelResult(model, directory, arg, status, None, info)
         if not is_trained(directory):
             return ModelResult(model, directory, arg, "not trained", None, None)

@@ -195,6 +195,10 @@ def test_a_workdir_in_training_gets_a_row_not_a_decode(runs, tmp_path):
     assert f"| training now (step {steps:,} of {steps:,}) |" in (
         tmp_path / "out" / "tiny.md").read_text()
     assert results.run_model(TINY, "bahdanau", runs).status == "ok"  # lock released
+    starting = runs / "tiny" / "rnn"  # locked, before its config.json is written
+    starting.mkdir(parents=True)
+    with WorkdirLock(starting):
+        assert results.run_model(TINY, "rnn", runs).status == "training now (starting)"
 
 
 def test_script_runs_an_experiment_without_workdirs(tmp_path, capsys):
