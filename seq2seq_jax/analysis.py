@@ -231,12 +231,7 @@ def _decode(directory: Path, which: str, split: str, limit: int, options: Mappin
             average: int = 0, ensemble: Sequence[Path] = ()) -> tuple[list[Record],
                                                                       dict[str, Any]]:
     """Load, decode, keep attention maps and save the records; ``_DECODE_FACTS`` about it."""
-    if ensemble:
-        trained = workdir.load_ensemble([directory, *ensemble], average)
-    elif average:
-        trained = workdir.load_average(directory, average)
-    else:
-        trained = workdir.load(directory, which)
+    trained = workdir.load_for(directory, average=average, ensemble=ensemble, which=which)
     set_options(trained.config, options)
     set_beam(trained.config, beam)
     records, facts = decode_records(trained, split, limit)

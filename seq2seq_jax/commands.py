@@ -35,13 +35,6 @@ def _check_options(beam: int | None = None, temperature: float | None = None,
                           "N = the mean of the newest N)")
 
 
-def _load(directory: str, average: int, ensemble: Sequence[str] = ()) -> workdir.Trained:
-    """The best checkpoint, or with ``average`` > 0 the mean of the newest that many;
-    with ``ensemble`` workdirs, those and ``directory`` decoding together."""
-    if ensemble:
-        return workdir.load_ensemble([directory, *ensemble], average)
-    return workdir.load_average(directory, average) if average else workdir.load(directory)
-
 
 def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
                           sample: bool, temperature: float | None) -> None:
@@ -62,7 +55,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     ensemble with the ``ensemble`` workdirs) on ``split``; print and save one
     JSON object in ``directory``."""
     _check_options(beam=beam, limit=limit, average=average)
-    trained = _load(directory, average, ensemble)
+    trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
     _apply_decode_options(config, beam, False, None)
     examples = pipeline.load_examples(config, split, limit)
@@ -102,7 +95,7 @@ def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | N
                 average: int = 0, ensemble: Sequence[str] = ()) -> None:
     """Decode each input line, write one output line each, optionally plot attention."""
     _check_options(beam=beam, temperature=temperature, average=average)
-    trained = _load(directory, average, ensemble)
+    trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
     _apply_decode_options(config, beam, sample, temperature)
     texts = [line.rstrip("\n") for line in lines]

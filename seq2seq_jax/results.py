@@ -185,6 +185,13 @@ def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | N
                             redecode=redecode, average=average, ensemble=ensemble)
 
 
+def _failed(model: str, directory: Path, arg: str, error: Exception) -> ModelResult:
+    """A "failed: <reason>" row (the traceback goes to stderr)."""
+    traceback.print_exc(file=sys.stderr)
+    why = " ".join(f"{type(error).__name__}: {error}".split()).replace("|", "/")
+    return ModelResult(model, directory, arg, f"failed: {why[:160]}", None, None)
+
+
 def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
               beam: int | None = None, limit: int = 0, redecode: bool = False,
               average: int = 0) -> ModelResult:
@@ -207,9 +214,7 @@ def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
                                redecode=redecode, average=average)
         return ModelResult(model, directory, arg, "ok", result, info)
     except Exception as e:  # one broken model must not hide the others' results
-        traceback.print_exc(file=sys.stderr)
-        why = " ".join(f"{type(e).__name__}: {e}".split()).replace("|", "/")
-        return ModelResult(model, directory, arg, f"failed: {why[:160]}", None, None)
+        return _failed(model, directory, arg, e)
 
 
 def _ensemble_training(infos: Sequence[results_markdown.TrainingInfo]
@@ -233,7 +238,7 @@ def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,
     arg = " + ".join(":".join(x for x in config_spec(exp, m) if x) for m in members)
     try:
         for m, d in zip(members, dirs, strict=True):
-            if not is_trained(d) or (d.is_dir() and lock.in_use(d)):
+            if not is_trained(d) or lock.in_use(d):
                 why = "training now" if is_trained(d) else "not trained"
                 return ModelResult(label, dirs[0], arg, f"{m} {why}", None, None)
         info = _ensemble_training([results_markdown.training_info(d) for d in dirs])
@@ -241,9 +246,7 @@ def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,
                                redecode=redecode, average=average, ensemble=dirs[1:])
         return ModelResult(label, dirs[0], arg, "ok", result, info)
     except Exception as e:  # the single models' rows stay
-        traceback.print_exc(file=sys.stderr)
-        why = " ".join(f"{type(e).__name__}: {e}".split()).replace("|", "/")
-        return ModelResult(label, dirs[0], arg, f"failed: {why[:160]}", None, None)
+        return _failed(label, dirs[0], arg, e)
 
 
 def train_length(exp: Experiment, rows: Sequence[ModelResult]) -> int | None:

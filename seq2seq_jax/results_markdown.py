@@ -127,7 +127,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]],
 
 
 def _scored(a: dict[str, Any]) -> str:
-    """The checkpoint a decode used: ``best 9,000``, or ``mean of checkpoints 9,000-10,000``."""
+    """The checkpoint a decode used: ``best 9,000``, ``mean of 3 checkpoints
+    (9,000–10,000)``, or an ensemble's members ``rnn best 10,000; bahdanau best 8,000``."""
     key = a.get("key") or {}
     members = key.get("members")
     if members:  # [workdir, which, step, averaged steps] per member

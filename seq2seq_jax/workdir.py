@@ -178,6 +178,16 @@ def load_ensemble(workdirs: Sequence[str | Path], average: int = 0) -> Trained:
     return first._replace(model=model, cfg=cfg, params=params, members=members)
 
 
+def load_for(workdir: str | Path, *, average: int = 0, ensemble: Sequence[str | Path] = (),
+             which: str = checkpoint.BEST) -> Trained:
+    """What eval, predict and the analyses decode with: ``workdir``'s ``which``
+    checkpoint (``load``), the mean of its newest ``average`` (``load_average``),
+    or with ``ensemble`` workdirs all of them together (``load_ensemble``)."""
+    if ensemble:
+        return load_ensemble([workdir, *ensemble], average)
+    return load_average(workdir, average) if average else load(workdir, which)
+
+
 def params_digest(workdir: str | Path) -> tuple[str, int]:
     """The SHA-256 of the latest checkpoint's parameters, to compare runs bit for bit.
 

@@ -35,3 +35,16 @@ def test_a_failed_write_keeps_the_old_file_whole(tmp_path, monkeypatch):
 def test_a_missing_directory_is_an_error_not_a_silent_skip(tmp_path):
     with pytest.raises(FileNotFoundError):
         files.write_atomic(tmp_path / "no" / "such" / "file.json", "{}")
+
+
+def test_write_atomic_keeps_a_files_permissions_and_gives_new_ones_the_usual(tmp_path):
+    kept = tmp_path / "shared.json"
+    kept.write_text("{}")
+    kept.chmod(0o640)
+    files.write_atomic(kept, "[]")
+    assert kept.stat().st_mode & 0o777 == 0o640
+    new = tmp_path / "new.json"
+    files.write_atomic(new, "{}")
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")  # what open() gives a new file under this umask
+    assert new.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
