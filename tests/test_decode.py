@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from seq2seq_jax import beam, models, search
 from seq2seq_jax import decode as dec
-from seq2seq_jax import models
 from seq2seq_jax.interface import Model
 from seq2seq_jax.model_config import BOS_ID, EOS_ID, PAD_ID
 
@@ -344,12 +344,12 @@ def test_settled_uses_the_largest_remaining_length_penalty():
     still reach -2 / lp(10) = -0.8: it beats a finished -1.0, not a finished -0.5.
     With alpha < 0 the bound is at the next length instead."""
     alive = jnp.array([[-2.0, -5.0]])
-    assert not dec._settled(alive, jnp.array([[-0.9, -1.0]]), 2, 10, 1.0)[0]
-    assert dec._settled(alive, jnp.array([[-0.4, -0.5]]), 2, 10, 1.0)[0]
+    assert not beam._settled(alive, jnp.array([[-0.9, -1.0]]), 2, 10, 1.0)[0]
+    assert beam._settled(alive, jnp.array([[-0.4, -0.5]]), 2, 10, 1.0)[0]
     bound = -2.0 / float(dec.length_penalty(3, -1.0))
-    assert not dec._settled(alive, jnp.array([[bound - 0.01]]), 2, 10, -1.0)[0]
-    assert dec._settled(alive, jnp.array([[bound + 0.01]]), 2, 10, -1.0)[0]
-    assert dec._settled(jnp.full((1, 2), -jnp.inf), jnp.full((1, 2), -jnp.inf), 2, 10, 0.0)[0]
+    assert not beam._settled(alive, jnp.array([[bound - 0.01]]), 2, 10, -1.0)[0]
+    assert beam._settled(alive, jnp.array([[bound + 0.01]]), 2, 10, -1.0)[0]
+    assert beam._settled(jnp.full((1, 2), -jnp.inf), jnp.full((1, 2), -jnp.inf), 2, 10, 0.0)[0]
 
 
 # ---------------------------------------------------------------- sampling
@@ -379,7 +379,7 @@ def test_samples_are_reproducible_and_drawn_from_the_nucleus():
     forced = _teacher_forced(model, params, cfg, src, a.tokens)
     np.testing.assert_allclose(_seq_log_prob(forced.logits, a.tokens), a.log_prob,
                                rtol=1e-4, atol=1e-4)
-    first = dec._log_probs(_greedy("luong").logits[0, 0])
+    first = search.log_probs(_greedy("luong").logits[0, 0])
     nucleus = np.isfinite(np.asarray(dec.filter_logits(first, top_p=0.6)))
     assert nucleus.sum() < TV - len(dec.NEVER_GENERATED)  # the nucleus excludes something
     drawn = np.concatenate([run(jax.random.PRNGKey(k)).tokens[:, 0] for k in range(8)])
