@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax import lstm, nn, transformer
+from seq2seq_jax import lstm, multihead, nn, transformer
 from seq2seq_jax.model_config import TransformerConfig
 
 Array = jax.Array
@@ -198,22 +198,17 @@ def project_transformer(impl: str) -> Callable[[Shape, str], Job]:
     return make
 
 
-def _split_heads(params: Params, x: Array, heads: int) -> Array:
-    y = nn.dense(params, x)  # [1, D]
-    return y.reshape(y.shape[0], heads, -1)  # [1, N, Dh]
-
-
 def _tf_decode_step(p: Params, cfg: TransformerConfig, x: Array, k: Array, v: Array,
                     pos: Array) -> tuple[Array, Array, Array]:
     """One causal self-attention + feed-forward step of the encoder layer's weights
     with a KV cache: ``x: [D]``, ``k, v: [T, N, Dh]`` -> ``x', k', v'``."""
     h = nn.layer_norm(p["attn_norm"], x[None])  # [1, D]
     at = (pos, 0, 0)
-    k = jax.lax.dynamic_update_slice(k, _split_heads(p["attn"]["k"], h, cfg.heads), at)
-    v = jax.lax.dynamic_update_slice(v, _split_heads(p["attn"]["v"], h, cfg.heads), at)
-    q = _split_heads(p["attn"]["q"], h, cfg.heads)
+    k = jax.lax.dynamic_update_slice(k, multihead.split_heads(p["attn"]["k"], h, cfg.heads), at)
+    v = jax.lax.dynamic_update_slice(v, multihead.split_heads(p["attn"]["v"], h, cfg.heads), at)
+    q = multihead.split_heads(p["attn"]["q"], h, cfg.heads)
     mask = (jnp.arange(k.shape[0]) <= pos)[None]  # [1, T]
-    ctx, _ = transformer.attend(q, k, v, mask, impl=cfg.attention_impl)
+    ctx, _ = multihead.attend(q, k, v, mask, impl=cfg.attention_impl)
     x = x + nn.dense(p["attn"]["o"], ctx.reshape(1, -1))[0]
     h = nn.layer_norm(p["ff_norm"], x[None])
     ff = nn.dense(p["ff"]["w2"], jax.nn.relu(nn.dense(p["ff"]["w1"], h)))

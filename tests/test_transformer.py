@@ -13,6 +13,7 @@ import pytest
 from absl.testing import parameterized
 from jax.test_util import check_grads
 
+from seq2seq_jax import multihead
 from seq2seq_jax import transformer as tr
 from seq2seq_jax.interface import Model
 from seq2seq_jax.model_config import TransformerConfig
@@ -37,7 +38,7 @@ def _tokens(seed: int, length: int, pad: int = 0, bos: bool = False) -> jax.Arra
 apply = jax.jit(tr.apply, static_argnums=1)
 encode = jax.jit(tr.encode, static_argnums=1)
 step = jax.jit(tr.step, static_argnums=1)
-mha = jax.jit(tr.multi_head_attention, static_argnames=("heads", "impl"))
+mha = jax.jit(multihead.multi_head_attention, static_argnames=("heads", "impl"))
 
 
 # One source / target shape pair wherever possible, so the jitted functions compile once.
@@ -102,7 +103,7 @@ def _mha_inputs():
     q_in = jax.random.normal(ks[0], (4, 16))
     kv_in = jax.random.normal(ks[1], (6, 16))
     mask = jnp.ones((4, 6), bool).at[:, 4:].set(False).at[1, 2].set(False).at[3].set(False)
-    return tr.attention_init(ks[2], 16), q_in, kv_in, mask
+    return multihead.attention_init(ks[2], 16), q_in, kv_in, mask
 
 
 def test_mha_weights_are_a_distribution_over_unmasked_keys():
@@ -217,7 +218,7 @@ def test_mha_gradients_match_finite_differences():
 
     @jax.jit
     def f(p, x, y):
-        out, _ = tr.multi_head_attention(p, x, y, mask, heads=2)
+        out, _ = multihead.multi_head_attention(p, x, y, mask, heads=2)
         return jnp.sum(jnp.tanh(out))
 
     check_grads(f, (params, q_in, kv_in), order=1, modes=["rev"], eps=1e-3, atol=2e-2, rtol=2e-2)
