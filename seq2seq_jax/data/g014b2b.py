@@ -32,6 +32,7 @@ from typing import Any
 
 import tensorflow_datasets as tfds
 
+from seq2seq_jax.data.builder import TextFileBuilder
 from seq2seq_jax.data.cmudict_g2p import (
     g2p_examples,
     g2p_features,
@@ -73,7 +74,7 @@ def _group(result: ReadResult) -> dict[str, list[str]]:
     return grouped
 
 
-class CmudictG014b2b(tfds.core.GeneratorBasedBuilder):
+class CmudictG014b2b(TextFileBuilder):
     """The g014b2b train/test split of CMUdict, with a hash-picked dev split."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -83,37 +84,14 @@ class CmudictG014b2b(tfds.core.GeneratorBasedBuilder):
     }
     MANUAL_DOWNLOAD_INSTRUCTIONS = HOW_TO_GET
 
-    def __init__(self, *, skip_bad_lines: bool = False, **kwargs: Any):
-        """Creates the builder.
-
-        Args:
-          skip_bad_lines: drop and count malformed lines instead of raising.
-          **kwargs: `tfds.core.GeneratorBasedBuilder` arguments (data_dir, file_format).
-        """
-        self._skip_bad_lines = skip_bad_lines
-        # ArrayRecord by default: tfds's default, TFRecord, needs TensorFlow to write.
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
-
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=g2p_features(),
-            supervised_keys=("source", "target"),
-            homepage="https://github.com/AdolfVonKleist/Phonetisaurus",
-            disable_shuffling=True,  # keep file order: index i is the i-th kept line
-            metadata=tfds.core.MetadataDict(),
-        )
+        return self._text_info(g2p_features(), description=__doc__,
+                               homepage="https://github.com/AdolfVonKleist/Phonetisaurus")
 
     def _read(self, path: Any, max_fields: int | None, layout: str) -> ReadResult:
-        result = read_fields(path, min_fields=2, max_fields=max_fields, layout=layout,
-                             validate=_check_entry, skip_bad_lines=self._skip_bad_lines)
-        self.info.metadata.setdefault("skipped_lines", {})[str(path)] = result.skipped
-        if result.skipped:
-            _log.warning("Skipped %d bad lines of %s; first: %s", result.skipped, path,
-                         "; ".join(result.problems[:3]))
-        return result
+        return self._count_skipped(str(path), read_fields(
+            path, min_fields=2, max_fields=max_fields, layout=layout, validate=_check_entry,
+            skip_bad_lines=self._skip_bad_lines))
 
     def _split_generators(self, dl_manager: Any) -> dict[str, Any]:
         folder = manual_dir_of(dl_manager)

@@ -34,6 +34,7 @@ from typing import Any
 
 import tensorflow_datasets as tfds
 
+from seq2seq_jax.data.builder import TextFileBuilder
 from seq2seq_jax.data.errors import manual_dir_hint
 from seq2seq_jax.data.text_files import find_file, manual_dir_of, read_parallel
 
@@ -93,7 +94,7 @@ def _make_configs() -> list[Multi30kConfig]:
     return configs
 
 
-class Multi30k(tfds.core.GeneratorBasedBuilder):
+class Multi30k(TextFileBuilder):
     """Multi30k Task 1 translation pairs, from a manual directory or GitHub."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -105,32 +106,11 @@ class Multi30k(tfds.core.GeneratorBasedBuilder):
     DEFAULT_BUILDER_CONFIG_NAME = "en_de_tok"
     MANUAL_DOWNLOAD_INSTRUCTIONS = HOW_TO_GET
 
-    def __init__(self, *, skip_bad_lines: bool = False, **kwargs: Any):
-        """Creates the builder.
-
-        Args:
-          skip_bad_lines: drop and count bad pairs instead of raising.
-          **kwargs: `tfds.core.GeneratorBasedBuilder` arguments (data_dir, config, ...).
-        """
-        self._skip_bad_lines = skip_bad_lines
-        # ArrayRecord by default: tfds's default, TFRecord, needs TensorFlow to write.
-        kwargs.setdefault("file_format", "array_record")
-        super().__init__(**kwargs)
-
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=tfds.features.FeaturesDict({
-                "source": tfds.features.Text(),
-                "target": tfds.features.Text(),
-            }),
-            supervised_keys=("source", "target"),
-            homepage=REPO_URL,
-            disable_shuffling=True,  # keep file order: index i is the i-th kept line
-            citation=_CITATION,
-            metadata=tfds.core.MetadataDict(),
-        )
+        features = tfds.features.FeaturesDict({"source": tfds.features.Text(),
+                                                "target": tfds.features.Text()})
+        return self._text_info(features, description=__doc__, homepage=REPO_URL,
+                               citation=_CITATION)
 
     def _split_generators(self, dl_manager: Any) -> dict[str, Any]:
         config = self.builder_config
@@ -146,12 +126,9 @@ class Multi30k(tfds.core.GeneratorBasedBuilder):
             paths = _download(dl_manager, langs, config.tokenized)
         generators = {}
         for split in SPLIT_STEMS:
-            result = read_parallel(paths[split, langs[0]], paths[split, langs[1]],
-                                   skip_bad_lines=self._skip_bad_lines)
-            self.info.metadata.setdefault("skipped_lines", {})[split] = result.skipped
-            if result.skipped:
-                _log.warning("Multi30k %s: skipped %d bad pairs; first: %s", split,
-                             result.skipped, "; ".join(result.problems[:3]))
+            result = self._count_skipped(split, read_parallel(
+                paths[split, langs[0]], paths[split, langs[1]],
+                skip_bad_lines=self._skip_bad_lines))
             generators[split] = self._generate_examples(result.rows)
         return generators
 
