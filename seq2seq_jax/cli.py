@@ -1,7 +1,7 @@
 """The ``seq2seq-jax`` command: argument parsing only.
 
   seq2seq-jax train [--config configs/NAME.py] [--config.key=value ...] --workdir DIR
-  seq2seq-jax eval --workdir DIR [--split test] [--beam N]
+  seq2seq-jax eval --workdir DIR [--split test] [--beam N [--alpha A]]
   seq2seq-jax predict --workdir DIR [--beam N | --sample] [--input FILE] [--attention-plot F.png]
   seq2seq-jax bench [--quick] --out DIR
 
@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--workdir", required=True)
     e.add_argument("--split", default="test")
     e.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy)")
+    e.add_argument("--alpha", type=float, default=None,
+                   help="beam search's length-penalty exponent (default: the config's "
+                        "decode.alpha); the output file gets an _alpha suffix")
     e.add_argument("--limit", type=int, default=0, help="first N examples only")
     e.add_argument("--average", type=int, default=0, metavar="N",
                    help="score the mean parameters of the newest N checkpoints")
@@ -110,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--workdir", required=True)
     pr.add_argument("--input", default=None, help="a file with one input a line")
     pr.add_argument("--beam", type=int, default=None)
+    pr.add_argument("--alpha", type=float, default=None,
+                    help="beam search's length-penalty exponent (default: decode.alpha)")
     pr.add_argument("--sample", action="store_true")
     pr.add_argument("--temperature", type=float, default=None)
     pr.add_argument("--attention-plot", default=None, help="PNG heatmap of the first input")
@@ -161,13 +166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "eval":
             commands.run_eval(args.workdir, args.split, args.beam, args.limit,
-                              average=args.average, ensemble=args.ensemble)
+                              average=args.average, ensemble=args.ensemble, alpha=args.alpha)
         elif args.command == "predict":
             commands.run_predict(args.workdir, _read_lines(args.input), sys.stdout,
                                  beam=args.beam, sample=args.sample,
                                  temperature=args.temperature,
                                  attention_plot=args.attention_plot, truncate=args.truncate,
-                                 average=args.average, ensemble=args.ensemble)
+                                 average=args.average, ensemble=args.ensemble,
+                                 alpha=args.alpha)
         return 0
     except (UsageError, ConfigError, DataError, FileNotFoundError, WorkdirError) as e:
         print(f"seq2seq-jax: error: {e}", file=sys.stderr)

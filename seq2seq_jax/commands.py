@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,10 +23,13 @@ def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, An
 
 
 def _check_options(beam: int | None = None, temperature: float | None = None,
-                   limit: int = 0, average: int = 0) -> None:
+                   limit: int = 0, average: int = 0, alpha: float | None = None) -> None:
     """Reject what would otherwise decode silently wrong (before loading anything)."""
     if beam is not None and beam < 1:
         raise ConfigError(f"--beam {beam}: the beam size must be >= 1 (1 = greedy)")
+    if alpha is not None and not math.isfinite(alpha):
+        raise ConfigError(f"--alpha {alpha}: the length-penalty exponent must be a finite "
+                          "number (0 ranks beams by log-probability alone)")
     if temperature is not None and not temperature > 0:
         raise ConfigError(f"--temperature {temperature}: must be > 0")
     if limit < 0:
@@ -37,7 +41,8 @@ def _check_options(beam: int | None = None, temperature: float | None = None,
 
 
 def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
-                          sample: bool, temperature: float | None) -> None:
+                          sample: bool, temperature: float | None,
+                          alpha: float | None = None) -> None:
     with config.unlocked():
         if sample:
             config.decode.method = "sample"
@@ -46,24 +51,29 @@ def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
             config.decode.beam_size = max(beam, 1)
         if temperature is not None:
             config.decode.temperature = temperature
+        if alpha is not None:
+            config.decode.alpha = float(alpha)
 
 
 def run_eval(directory: str, split: str = "test", beam: int | None = None,
              limit: int = 0, examples_to_show: int = 5, average: int = 0,
-             ensemble: Sequence[str] = ()) -> dict[str, Any]:
+             ensemble: Sequence[str] = (), alpha: float | None = None) -> dict[str, Any]:
     """Score the best checkpoint (or the mean of the newest ``average``, or an
     ensemble with the ``ensemble`` workdirs) on ``split``; print and save one
-    JSON object in ``directory``."""
-    _check_options(beam=beam, limit=limit, average=average)
+    JSON object in ``directory``. ``alpha`` replaces the config's beam-search
+    length-penalty exponent (``decode.alpha``)."""
+    _check_options(beam=beam, limit=limit, average=average, alpha=alpha)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
-    _apply_decode_options(config, beam, False, None)
+    _apply_decode_options(config, beam, False, None, alpha)
     examples = pipeline.load_examples(config, split, limit)
     result = evaluate.evaluate_examples(trained.model, trained.params, trained.cfg,
                                         trained.src_tok, trained.tgt_tok, examples, config)
     result.update(split=split, step=trained.step, checkpoint=trained.which,
                   decode=config.decode.method,
                   beam_size=config.decode.beam_size if config.decode.method == "beam" else 1)
+    if config.decode.method == "beam":
+        result["alpha"] = float(config.decode.alpha)
     if trained.averaged:
         result["averaged_steps"] = list(trained.averaged)
     if trained.members:
@@ -80,6 +90,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     name = f"eval_{split.replace('[', '_').replace(']', '').replace(':', '_')}"
     if config.decode.method == "beam":
         name += f"_beam{config.decode.beam_size}"
+        if alpha is not None:
+            name += f"_alpha{alpha:g}"
     if trained.averaged:
         name += f"_avg{len(trained.averaged)}"
     if trained.members:
@@ -92,12 +104,13 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
 def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | None = None,
                 sample: bool = False, temperature: float | None = None,
                 attention_plot: str | None = None, truncate: bool = False,
-                average: int = 0, ensemble: Sequence[str] = ()) -> None:
+                average: int = 0, ensemble: Sequence[str] = (),
+                alpha: float | None = None) -> None:
     """Decode each input line, write one output line each, optionally plot attention."""
-    _check_options(beam=beam, temperature=temperature, average=average)
+    _check_options(beam=beam, temperature=temperature, average=average, alpha=alpha)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
-    _apply_decode_options(config, beam, sample, temperature)
+    _apply_decode_options(config, beam, sample, temperature, alpha)
     texts = [line.rstrip("\n") for line in lines]
     preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
                              trained.tgt_tok, texts, config,

@@ -205,6 +205,20 @@ def test_eval_average_scores_the_mean_of_the_newest_checkpoints(trained, capsys)
     assert "--average -1" in err
 
 
+def test_eval_alpha_replaces_the_length_penalty_and_names_the_file(trained, capsys):
+    argv = ["eval", "--workdir", str(trained), "--limit", "8", "--beam", "3"]
+    assert cli.main([*argv, "--alpha", "0"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["alpha"] == 0.0
+    assert json.loads((trained / "eval_test_beam3_alpha0.json").read_text()) == out
+    assert cli.main(argv) == 0  # the config's alpha, written to its own file
+    default = json.loads((trained / "eval_test_beam3.json").read_text())
+    assert default["alpha"] == json.loads((trained / "config.json").read_text())[
+        "decode"]["alpha"]
+    err = _run_error([*argv, "--alpha", "nan"], capsys)
+    assert "--alpha nan" in err and "finite" in err
+
+
 def test_missing_workdir_and_input(tmp_path, trained, capsys):
     err = _run_error(["eval", "--workdir", str(tmp_path / "nothing")], capsys)
     assert "does not exist" in err
