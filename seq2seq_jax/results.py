@@ -91,10 +91,7 @@ EXPERIMENTS = {
     "g014b2b": Experiment(
         name="g014b2b", title="G2P on CMUdict g014b2b (12,000 test words)",
         config="configs/g014b2b.py", args={m: m for m in MODELS},
-        by_length=(("wer", "WER % (lower is better)"), ("per", "PER % (lower is better)")),
-        columns=(("wer", "WER %"), ("per", "PER %")),
-        edges=(4, 5, 6, 7, 8, 9, 10, 11, 12, 13),
-        manual_dir=str(SHARED_DATA / "cmudict_g014b2b"), attention_lengths=(7, 10)),
+        manual_dir=str(SHARED_DATA / "cmudict_g014b2b"), **_G2P_LENGTHS),
     **{_multi30k_name(pair): _multi30k(pair) for pair in ("en_de", "de_en", "en_fr")},
     "synthetic_reverse": Experiment(
         name="synthetic_reverse",
