@@ -15,7 +15,7 @@ from typing import Any
 
 import ml_collections
 
-from seq2seq_jax.data import batching, sources, tokenizers
+from seq2seq_jax.data import batching, sources, subwords, tokenizers
 from seq2seq_jax.data.examples import Example
 from seq2seq_jax.data.synthetic import SyntheticSpec
 from seq2seq_jax.files import write_atomic
@@ -63,7 +63,7 @@ def build_tokenizers(config: ml_collections.ConfigDict, train: Sequence[Example]
                              "'sentencepiece' when either is")
         model_dir = Path(workdir) / "sentencepiece"
         model_dir.mkdir(parents=True, exist_ok=True)
-        return tokenizers.train_sentencepiece(
+        return subwords.train_sentencepiece(
             train, model_dir, d.vocab_size, joint=d.joint_vocab, model_type=d.spm_model_type)
     return (_fit(d.src_tokenizer, [e["source"] for e in train]),
             _fit(d.tgt_tokenizer, [e["target"] for e in train]))

@@ -13,10 +13,10 @@ import sentencepiece as spm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2seq_jax.data import tokenizers
+from seq2seq_jax.data import subwords, tokenizers
+from seq2seq_jax.data.subwords import SentencePieceTokenizer
 from seq2seq_jax.data.tokenizers import (
     CharTokenizer,
-    SentencePieceTokenizer,
     SymbolTokenizer,
     UnknownCounter,
 )
@@ -248,11 +248,11 @@ def test_joint_and_separate_vocabularies(tmp_path):
     examples = [{"source": " ".join(rng.choice(["aab", "abba", "bab"], size=4)),
                  "target": " ".join(rng.choice(["xyy", "yxy", "yyx"], size=4))}
                 for _ in range(200)]
-    src, tgt = tokenizers.train_sentencepiece(examples, tmp_path, vocab_size=20, joint=True)
+    src, tgt = subwords.train_sentencepiece(examples, tmp_path, vocab_size=20, joint=True)
     assert src is tgt
     assert (tmp_path / "spm_joint.model").exists()
     assert UNK_ID not in src.encode("abba xyy")
-    src, tgt = tokenizers.train_sentencepiece(examples, tmp_path, vocab_size=14, joint=False)
+    src, tgt = subwords.train_sentencepiece(examples, tmp_path, vocab_size=14, joint=False)
     assert src is not tgt
     assert src.encode("x").count(UNK_ID) == 1 and tgt.encode("b").count(UNK_ID) == 1
     assert UNK_ID not in src.encode("abba") and UNK_ID not in tgt.encode("yxy")
