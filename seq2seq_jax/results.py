@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -286,12 +287,18 @@ def _plain(texts: Sequence[str]) -> list[str]:
     return [t.replace("$", r"\$") for t in texts]
 
 
+def file_slug(label: str) -> str:
+    """``label`` as a file-name part that Markdown links take as it is:
+    "ensemble rnn+bahdanau" -> "ensemble_rnn-bahdanau"."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", label.replace("+", "-"))
+
+
 def plot_attention(exp: Experiment, rows: Sequence[ModelResult], out: Path) -> list[Path]:
     """Heatmaps of the analysed examples' attention, two per model with attention."""
     paths = []
     for r in rows:
         for i, m in enumerate((r.analysis or {}).get("attention") or [], start=1):
-            path = out / f"{exp.name}_attention_{r.model}_{i}.png"
+            path = out / f"{exp.name}_attention_{file_slug(r.model)}_{i}.png"
             rows_shown = max(2 * len(m["src_tokens"]), 12)  # a run-away output stays legible
             title = f"{r.model}: {m['source'][:48]}"
             if len(m["out_tokens"]) > rows_shown:

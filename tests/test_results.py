@@ -227,6 +227,9 @@ def test_attention_plots_escape_dollar_signs(tmp_path):
     paths = results.plot_attention(TINY, [row], tmp_path)
     assert [p.name for p in paths] == ["tiny_attention_bahdanau_1.png"]
     assert paths[0].read_bytes()[:8] == PNG_MAGIC
+    both = row._replace(model="ensemble bahdanau+rnn")
+    names = [p.name for p in results.plot_attention(TINY, [both], tmp_path)]
+    assert names == ["tiny_attention_ensemble_bahdanau-rnn_1.png"]  # no space for Markdown
 
 
 def test_an_unreadable_workdir_gives_a_failed_row_not_a_crash(tmp_path):
