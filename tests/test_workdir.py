@@ -166,6 +166,19 @@ def test_load_average_refuses_a_damaged_checkpoint_instead_of_averaging_fewer(tm
     assert str(tmp_path / checkpoint.LATEST / "5") in str(err.value)
 
 
+def test_load_ensemble_with_average_averages_each_member(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    init = _shifted_checkpoints(a, {4: 1.0, 6: 3.0})
+    _shifted_checkpoints(b, {6: 10.0, 8: 20.0})
+    both = workdir_lib.load_ensemble([a, b], average=2)
+    latest = checkpoint.LATEST
+    assert both.members == (f"{a / latest}/6 (mean of [4, 6])",
+                            f"{b / latest}/8 (mean of [6, 8])")
+    for got, start, delta in ((both.params["0"], init, 2.0), (both.params["1"], init, 15.0)):
+        for p, q in zip(jax.tree.leaves(got), jax.tree.leaves(start), strict=True):
+            np.testing.assert_allclose(p, np.asarray(q) + delta, rtol=1e-5, atol=1e-5)
+
+
 def test_load_ensemble_combines_workdirs_and_checks_their_vocabularies(tmp_path, monkeypatch):
     from seq2seq_jax.data import tokenizers
 
