@@ -35,10 +35,23 @@ class TrainingInfo(NamedTuple):
     num_steps: int  # the config's planned steps (0: unknown)
     seconds: float | None  # summed training windows; None without train records
     restarts: int  # times the log goes back in steps: resumes after an interruption
+    from_scratch: int  # of those, runs cut before their first checkpoint: begun again
     dev_metric: str
     best_dev: float | None  # the best dev score and its step
     best_step: int | None
     hardware: str  # "; "-joined lines of hardware.txt, or "not recorded"
+
+
+def _restart_note(t: TrainingInfo) -> str:
+    """`` (1 resume)``, `` (1 restart from step 0)``, both, or nothing."""
+    parts = []
+    resumes = t.restarts - t.from_scratch
+    if resumes:
+        parts.append(f"{resumes} resume{'s' if resumes > 1 else ''}")
+    if t.from_scratch:
+        parts.append(f"{t.from_scratch} restart{'s' if t.from_scratch > 1 else ''} "
+                     "from step 0")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def note_hardware(directory: Path, description: str) -> None:
@@ -63,10 +76,11 @@ def training_info(directory: Path) -> TrainingInfo:
         rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     train = [r for r in rows if r.get("split") == "train"]
     seconds = 0.0
-    restarts, last = 0, 0
+    restarts, from_scratch, last = 0, 0, 0
     for r in train:
         step = int(r["step"])
         restarts += step <= last
+        from_scratch += step <= min(last, log_every)  # back to the first logging window
         last = step
         steps_in_window = step - ((step - 1) // log_every) * log_every
         seconds += steps_in_window / max(float(r.get("steps_per_s") or 0), 1e-9)
@@ -78,7 +92,8 @@ def training_info(directory: Path) -> TrainingInfo:
     return TrainingInfo(
         steps=max((int(r["step"]) for r in train), default=0),
         num_steps=int(config.train.num_steps) if config else 0,
-        seconds=seconds if train else None, restarts=restarts, dev_metric=metric,
+        seconds=seconds if train else None, restarts=restarts, from_scratch=from_scratch,
+        dev_metric=metric,
         best_dev=None if best is None else float(best[metric]),
         best_step=None if best is None else int(best["step"]), hardware=hardware)
 
@@ -150,8 +165,7 @@ def _model_rows(exp: Experiment, rows: Sequence[ModelResult]) -> list[list[str]]
                        + [""] * (8 + len(exp.columns)))
             continue
         steps = f"{t.steps:,} / {t.num_steps:,}" if t.num_steps else f"{t.steps:,}"
-        if t.restarts:
-            steps += f" ({t.restarts} resume{'s' if t.restarts > 1 else ''})"
+        steps += _restart_note(t)
         dev = (f"{number(t.best_dev)} ({t.best_step:,})" if t.best_dev is not None
                and t.best_step is not None else MISSING)
         metrics = a.get("metrics") or {}

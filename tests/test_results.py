@@ -57,10 +57,21 @@ def test_training_info_by_hand(tmp_path):
     results_markdown.note_hardware(tmp_path, "machine A")
     results_markdown.note_hardware(tmp_path, "machine B")
     info = results_markdown.training_info(tmp_path)
-    assert (info.steps, info.num_steps, info.restarts) == (25, 25, 1)
+    assert (info.steps, info.num_steps, info.restarts, info.from_scratch) == (25, 25, 1, 0)
     assert info.seconds == pytest.approx(2 + 5 + 4 + 2)
     assert (info.dev_metric, info.best_dev, info.best_step) == ("wer", 25.0, 20)
     assert info.hardware == "machine A; machine B"
+
+
+def test_a_run_cut_before_its_first_checkpoint_is_a_restart_from_step_0(tmp_path):
+    rows = [{"split": "train", "step": s, "steps_per_s": 1.0} for s in (10, 20, 30)]
+    rows += [{"split": "train", "step": s, "steps_per_s": 1.0} for s in (10, 20, 30, 40)]
+    rows += [{"split": "train", "step": s, "steps_per_s": 1.0} for s in (30, 40, 50)]
+    _write_metrics(tmp_path, rows, log_every=10, num_steps=50, metric="wer")
+    info = results_markdown.training_info(tmp_path)
+    assert (info.restarts, info.from_scratch) == (2, 1)
+    assert results_markdown._restart_note(info) == " (1 resume, 1 restart from step 0)"
+    assert results_markdown._restart_note(info._replace(restarts=0, from_scratch=0)) == ""
 
 
 def test_training_info_of_an_empty_workdir(tmp_path):
