@@ -153,7 +153,7 @@ def _beam_search(model: Model, params: Params, cfg: Any, src: Array, max_len: in
     fns = Batched(model, params, cfg)
     memory, cache = fns.start(src, max_len)
     batch = src.shape[0]
-    out, _ = jax.eval_shape(fns.step, memory, cache, jnp.full((batch,), BOS_ID, jnp.int32))
+    out = fns.step_shapes(memory, cache)
     state = jax.lax.while_loop(lambda s: (s.t < max_len) & ~jnp.all(s.done),
                                functools.partial(_beam_step, fns, memory, alpha, early_stopping),
                                _beam_init(out, cache, batch, beam_size, max_len))

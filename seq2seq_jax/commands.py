@@ -39,7 +39,6 @@ def _check_options(beam: int | None = None, temperature: float | None = None,
                           "N = the mean of the newest N)")
 
 
-
 def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
                           sample: bool, temperature: float | None,
                           alpha: float | None = None) -> None:

@@ -109,7 +109,7 @@ def _search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
     fns = Batched(model, params, cfg)
     memory, cache = fns.start(src, max_len)
     batch = src.shape[0]
-    out, _ = jax.eval_shape(fns.step, memory, cache, jnp.full((batch,), BOS_ID, jnp.int32))
+    out = fns.step_shapes(memory, cache)
     zeros = functools.partial(jnp.zeros, dtype=jnp.float32)
     state = SearchState(
         jnp.zeros((), jnp.int32), cache, jnp.zeros((batch,), bool),

@@ -60,6 +60,12 @@ class Batched(NamedTuple):
         memory = jax.vmap(lambda s: m.encode(p, cfg, s))(src)
         return memory, jax.vmap(lambda mem: m.init_cache(p, cfg, mem, max_len))(memory)
 
+    def step_shapes(self, memory: Any, cache: Any) -> StepOutput:
+        """Shapes and dtypes of ``step``'s output for ``start``'s result (nothing runs)."""
+        batch = jax.tree.leaves(cache)[0].shape[0]
+        out, _ = jax.eval_shape(self.step, memory, cache, jnp.full((batch,), BOS_ID, jnp.int32))
+        return out
+
     def step(self, memory: Any, cache: Any, token: Array) -> tuple[StepOutput, Any]:
         """``token: [B]`` -> logits ``[B, V]``, attention ``[B, S]`` or None."""
         m, p, cfg = self
