@@ -77,7 +77,8 @@ def _multi30k(pair: str) -> Experiment:
     return Experiment(
         name=_multi30k_name(pair),
         title=f"Multi30k {pair.replace('_', '-')}, test2016 (1,000 sentences)",
-        config="configs/multi30k.py", args={m: f"{m},{pair}" for m in MODELS},
+        config="configs/multi30k.py",
+        args={m: f"{m},{pair}" for m in (*MODELS, "luong_long")},
         by_length=(("tok_bleu", "BLEU (lowercased, tokenised)"),),
         columns=(("tok_bleu", "BLEU lc tok"), ("bleu", "sacreBLEU cased detok"),
                  ("bleu_lc", "sacreBLEU lc detok"), ("chrf", "chrF2 cased detok")),

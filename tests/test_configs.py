@@ -15,7 +15,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None),
          ("g2p_transformer.py", None)]
 CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer")]
-CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "transformer")]
+CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -67,6 +67,14 @@ def test_model_section_needs_a_name_and_known_options():
 def test_bad_config_argument_lists_choices(name, bad):
     with pytest.raises(ValueError, match="not valid; "):
         _load(name).get_config(bad)
+
+
+def test_multi30k_luong_long_is_luong_longer_from_another_seed():
+    mod = _load("multi30k.py")
+    base, long = mod.get_config("luong"), mod.get_config("luong_long,en_fr")
+    assert long.model.to_dict() == base.model.to_dict()
+    assert (long.train.num_steps, long.seed) == (2 * base.train.num_steps, 1)
+    assert long.data.name == "multi30k/en_fr_tok" and base.seed == 0
 
 
 def test_multi30k_pair_picks_the_data():
