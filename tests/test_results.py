@@ -103,11 +103,11 @@ def test_replace_section():
 @pytest.mark.parametrize("name", list(results.EXPERIMENTS))
 def test_experiments_load_and_validate_for_every_model(name):
     exp = results.EXPERIMENTS[name]
-    assert set(exp.args) == set(results.MODELS)
+    assert set(results.MODELS) <= set(exp.args)  # variants (multi30k's luong_long) may add
     assert list(exp.edges) == sorted(set(exp.edges))
-    for model in results.MODELS:
+    for model in exp.args:
         c = results.load_config(exp, model)
-        assert c.model.name == model
+        assert c.model.name == model.partition("_")[0]  # luong_long is a Luong model
         analysis.set_options(c, dict(exp.options))  # every option exists
         config_lib.validate(c)
         kind = analysis.pipeline.task_kind(c.data.name)
