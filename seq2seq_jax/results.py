@@ -220,7 +220,7 @@ def _ensemble_training(infos: Sequence[results_markdown.TrainingInfo]
                        ) -> results_markdown.TrainingInfo:
     """The members' training together: steps and wall time summed, no single best step."""
     times = [t.seconds for t in infos]
-    hardware = list(dict.fromkeys(t.hardware for t in infos))
+    hardware = list(dict.fromkeys(x for t in infos for x in t.hardware.split("; ")))
     return results_markdown.TrainingInfo(
         steps=sum(t.steps for t in infos), num_steps=sum(t.num_steps for t in infos),
         seconds=None if None in times else sum(t or 0.0 for t in times),

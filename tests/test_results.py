@@ -266,3 +266,15 @@ def test_scored_checkpoint_names_the_averaged_steps():
     averaged = {"checkpoint": "checkpoints", "step": 10000,
                 "key": {"averaged": [9000, 9500, 10000]}}
     assert results_markdown._scored(averaged) == "mean of 3 checkpoints (9,000–10,000)"
+
+
+def test_ensemble_training_lists_each_hardware_line_once():
+    def info(hardware: str, seconds: float) -> results_markdown.TrainingInfo:
+        return results_markdown.TrainingInfo(
+            steps=10, num_steps=10, seconds=seconds, restarts=1, from_scratch=0,
+            dev_metric="wer", best_dev=1.0, best_step=10, hardware=hardware)
+
+    both = results._ensemble_training([info("cpu core 1; also shared with tests", 5.0),
+                                       info("cpu core 1", 7.0)])
+    assert both.hardware == "cpu core 1; also shared with tests"
+    assert (both.steps, both.seconds, both.restarts, both.best_dev) == (20, 12.0, 2, None)
