@@ -95,7 +95,10 @@ def test_quick_command_end_to_end(tmp_path):
     from pathlib import Path
 
     exe = Path(sys.executable).with_name("seq2seq-jax")
-    done = subprocess.run([str(exe), "bench", "--quick", "--out", str(tmp_path)],
+    # The quick preset's variants and modes, at one length and smaller sizes (the
+    # preset's own sizes add minutes of compiling and sampling, not coverage).
+    shrink = ["--lengths", "16", "--d-in", "16", "--hidden", "32", "--peak-n", "256"]
+    done = subprocess.run([str(exe), "bench", "--quick", *shrink, "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     with (tmp_path / "results.csv").open() as f:

@@ -11,7 +11,6 @@ import ml_collections
 import pytest
 
 from seq2seq_jax import checkpoint, cli, train
-from seq2seq_jax import workdir as workdir_lib
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -50,10 +49,9 @@ def _dev_metrics(workdir: Path) -> list[dict]:
 
 
 SOURCES = ["cmudict_g2p", "cmudict_g014b2b", "multi30k", "tfds", "synthetic"]
-# Resuming is checked bit for bit here on the main job's data (a tfds builder);
-# test_train and test_crash check it on synthetic data. The other sources train
-# once, to keep CI within its time.
-RESUMED = ("cmudict_g2p",)
+# Each source trains once here. Resuming goes through the same tfds pipeline for
+# every source; test_train and test_crash check it bit for bit (interrupted,
+# killed with SIGKILL, damaged checkpoint).
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -66,17 +64,9 @@ def test_train_resume_eval_predict(source, data_dir, tmp_path, capsys):
         mock.__enter__()
     try:
         config = _load_smoke(source, data_dir)
-        straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+        straight = tmp_path / "straight"
         train.train_and_evaluate(config, straight)
-        final = [m for m in _dev_metrics(straight) if m["step"] == 4]
-        assert final
-        if source in RESUMED:
-            train.train_and_evaluate(config, resumed, stop_at=3)  # interrupted after a save
-            train.train_and_evaluate(config, resumed)  # the same command again
-            assert final == [m for m in _dev_metrics(resumed) if m["step"] == 4]
-            a = workdir_lib.load(straight, "checkpoints").params
-            b = workdir_lib.load(resumed, "checkpoints").params
-            assert train.final_params_digest(a) == train.final_params_digest(b)
+        assert [m for m in _dev_metrics(straight) if m["step"] == 4]
 
         capsys.readouterr()
         assert cli.main(["eval", "--workdir", str(straight), "--limit", "16"]) == 0
