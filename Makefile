@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,torch]"
+	$(BIN)/python -m pip install -q --no-compile -e ".[test,torch]"
 	rm -f $(VENV)/.installed-*; touch $@
 
 setup: $(STAMP)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 # Tests run on the CPU with deterministic float32 matmuls.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -45,3 +48,34 @@ def random_tokens(rng: np.random.Generator, length: int, vocab: int, pad_to: int
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+class SharedTfds:
+    """One tfds ``data_dir`` for the whole test session, every xdist process included.
+
+    The real datasets (the built-in CMUdict, g014b2b, Multi30k) take 10-25 s each to
+    prepare; ``prepare(name, manual_dir)`` prepares one at most once a session, under a
+    lock of its own, and returns its builder. Tests of bad or partial files prepare
+    into their own ``tmp_path`` instead.
+    """
+
+    def __init__(self, root: Path, prepare: Callable[..., tfds.core.DatasetBuilder]):
+        self.root = root
+        self._prepare = prepare
+
+    def prepare(self, name: str, manual_dir: str | Path | None = None):
+        with open(self.root / f"{name.replace('/', '_')}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._prepare(name, data_dir=self.root, manual_dir=manual_dir)
+
+
+@pytest.fixture(scope="session")
+def shared_tfds(request, tmp_path_factory) -> SharedTfds:
+    from seq2seq_jax.data.sources import prepare_builder
+
+    base = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # an xdist process: share with the others
+        base = base.parent
+    root = base / "tfds_shared"
+    root.mkdir(exist_ok=True)
+    return SharedTfds(root, prepare_builder)

@@ -32,13 +32,18 @@ def smoke_config(source: str):
     return c
 
 
-def tiny_workdir(base: Path, source: str) -> Path:
-    """A trained smoke workdir, trained once per test session (``base`` is shared)."""
+def tiny_workdir(base: Path, source: str, shared_tfds=None) -> Path:
+    """A trained smoke workdir, trained once per test session (``base`` is shared);
+    local datasets are read from ``shared_tfds`` (conftest)."""
     directory = base / f"tiny_{source}"
     done = directory / "TRAINED"
     if not done.exists():
         shutil.rmtree(directory, ignore_errors=True)
-        commands.run_train(smoke_config(source), str(directory))
+        config = smoke_config(source)
+        if shared_tfds is not None:
+            shared_tfds.prepare(config.data.name)
+            config.data.data_dir = str(shared_tfds.root)
+        commands.run_train(config, str(directory))
         done.touch()
     return directory
 
@@ -253,8 +258,8 @@ def test_analyze_an_ensemble_of_a_workdir_and_its_twin_decodes_as_the_workdir(
     assert hyps[0] == hyps[1] and both["metrics"] == pytest.approx(plain["metrics"])
 
 
-def test_analyze_g2p_workdir_groups_references(tmp_path_factory):
-    directory = tiny_workdir(tmp_path_factory.getbasetemp(), "cmudict_g2p")
+def test_analyze_g2p_workdir_groups_references(tmp_path_factory, shared_tfds):
+    directory = tiny_workdir(tmp_path_factory.getbasetemp(), "cmudict_g2p", shared_tfds)
     directory = Path(shutil.copytree(directory, tmp_path_factory.mktemp("g2p") / "wd"))
     s = analysis.analyze(directory, edges=(4, 6, 8), limit=40, attention_lengths=(6,))
     assert s["records_file"] == "test-first40_greedy.jsonl" and s["unit"] == "letters"

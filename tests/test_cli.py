@@ -18,8 +18,8 @@ SMOKE = str(ROOT / "configs" / "smoke.py")
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> str:
-    return str(tmp_path_factory.mktemp("tfds"))
+def data_dir(shared_tfds) -> str:
+    return str(shared_tfds.root)
 
 
 def _load_smoke(source: str, data_dir: str) -> ml_collections.ConfigDict:
@@ -55,8 +55,9 @@ SOURCES = ["cmudict_g2p", "cmudict_g014b2b", "multi30k", "tfds", "synthetic"]
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_train_resume_eval_predict(source, data_dir, tmp_path, capsys):
+def test_train_resume_eval_predict(source, shared_tfds, tmp_path, capsys):
     _needs(source)
+    data_dir = str(shared_tfds.root)
     import tensorflow_datasets as tfds
 
     mock = tfds.testing.mock_data(num_examples=64) if source == "tfds" else None
@@ -64,6 +65,8 @@ def test_train_resume_eval_predict(source, data_dir, tmp_path, capsys):
         mock.__enter__()
     try:
         config = _load_smoke(source, data_dir)
+        if source.startswith(("cmudict", "multi30k")):  # prepared once a session
+            shared_tfds.prepare(config.data.name, config.data.manual_dir or None)
         straight = tmp_path / "straight"
         train.train_and_evaluate(config, straight)
         assert [m for m in _dev_metrics(straight) if m["step"] == 4]

