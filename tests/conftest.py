@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 # Tests run on the CPU with deterministic float32 matmuls.
@@ -59,23 +58,22 @@ class SharedTfds:
     into their own ``tmp_path`` instead.
     """
 
-    def __init__(self, root: Path, prepare: Callable[..., tfds.core.DatasetBuilder]):
+    def __init__(self, root: Path):
         self.root = root
-        self._prepare = prepare
 
     def prepare(self, name: str, manual_dir: str | Path | None = None):
+        from seq2seq_jax.data.sources import prepare_builder
+
         with open(self.root / f"{name.replace('/', '_')}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return self._prepare(name, data_dir=self.root, manual_dir=manual_dir)
+            return prepare_builder(name, data_dir=self.root, manual_dir=manual_dir)
 
 
 @pytest.fixture(scope="session")
 def shared_tfds(request, tmp_path_factory) -> SharedTfds:
-    from seq2seq_jax.data.sources import prepare_builder
-
     base = tmp_path_factory.getbasetemp()
     if hasattr(request.config, "workerinput"):  # an xdist process: share with the others
         base = base.parent
     root = base / "tfds_shared"
     root.mkdir(exist_ok=True)
-    return SharedTfds(root, prepare_builder)
+    return SharedTfds(root)

@@ -55,9 +55,8 @@ SOURCES = ["cmudict_g2p", "cmudict_g014b2b", "multi30k", "tfds", "synthetic"]
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_train_resume_eval_predict(source, shared_tfds, tmp_path, capsys):
+def test_train_eval_predict(source, data_dir, shared_tfds, tmp_path, capsys):
     _needs(source)
-    data_dir = str(shared_tfds.root)
     import tensorflow_datasets as tfds
 
     mock = tfds.testing.mock_data(num_examples=64) if source == "tfds" else None
