@@ -3,9 +3,11 @@
   seq2seq-jax train --config configs/multi30k.py:MODEL --workdir runs/multi30k/MODEL \
       --config.data.manual_dir=../shared/data/multi30k
 
-MODEL: rnn, bahdanau (default), luong, transformer, or luong_long (Luong trained
+MODEL: rnn, bahdanau (default), luong, transformer, luong_long (Luong trained
 twice as long, 8,000 steps, from another seed: a longer run and, with luong, a
-two-model ensemble: `seq2seq-jax eval --ensemble`); MODEL,PAIR picks the
+two-model ensemble: `seq2seq-jax eval --ensemble`), or bahdanau_query_input
+(Bahdanau whose scoring network also reads the previous output token,
+model.query_input); MODEL,PAIR picks the
 language pair and direction, PAIR one of en_de (default), de_en, en_fr, fr_en
 (e.g. configs/multi30k.py:transformer,de_en). Data: the official lowercased,
 tokenised files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for
@@ -41,9 +43,10 @@ MODELS = {
                     "share_embeddings": True},
 }
 MODELS["luong_long"] = MODELS["luong"]
+MODELS["bahdanau_query_input"] = {**MODELS["bahdanau"], "query_input": True}
 PAIRS = ("en_de", "de_en", "en_fr", "fr_en")
-STEPS = {"rnn": 4000, "bahdanau": 4000, "luong": 4000, "luong_long": 8000,
-         "transformer": 8000}
+STEPS = {"rnn": 4000, "bahdanau": 4000, "bahdanau_query_input": 4000, "luong": 4000,
+         "luong_long": 8000, "transformer": 8000}
 
 
 def get_config(arg: str = "bahdanau"):

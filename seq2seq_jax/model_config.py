@@ -69,6 +69,11 @@ class RNNConfig:
       attention: "none", "bahdanau" (additive) or "luong" (multiplicative).
       luong_score: "dot", "general", "concat" or "scaled_dot".
       input_feeding: Luong: feed the previous attentional state to the next input.
+      query_input: Bahdanau: the scoring network reads the previous output's
+        embedding beside the previous state, ``[s_{i-1}; E y_{i-1}]``, so where
+        to look next can depend on the token just emitted (as in the conditional
+        GRU of Sennrich et al. 2017, which runs a cell on ``y_{i-1}`` first).
+        Off: the query is ``s_{i-1}`` alone, as in Bahdanau et al. 2015.
       context_mode: no attention: "init" (Sutskever et al. 2014) or
         "every_step" (Cho et al. 2014, the context also enters every step).
       attn_dim: width of the additive / concat scoring network.
@@ -100,6 +105,7 @@ class RNNConfig:
     attention: str = "bahdanau"
     luong_score: str = "general"
     input_feeding: bool = True
+    query_input: bool = False
     context_mode: str = "init"
     attn_dim: int = 0  # 0 means hidden
     tie_embeddings: bool = False
@@ -127,6 +133,7 @@ class RNNConfig:
         _choice("context_mode", self.context_mode, CONTEXT_MODES)
         _choice("dtype", self.dtype, DTYPES)
         _flag("remat", self.remat)
+        _flag("query_input", self.query_input)
         _choice("encoder_impl", self.encoder_impl, ENCODER_IMPLS)
         if self.encoder_impl == "fused" and (self.cell != "lstm" or self.remat):
             raise ConfigError("model.encoder_impl='fused' needs model.cell='lstm' and "

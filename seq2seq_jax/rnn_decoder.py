@@ -12,7 +12,7 @@ Variants, chosen by ``RNNConfig.attention``:
 * ``bahdanau``: scores ``e_ij = v^T tanh(W s_{i-1} + U h_j)`` from the PREVIOUS
   top-layer state; the context enters the LSTM input, and the output layer reads
   ``[s_i; c_i; E y_{i-1}]`` (Bahdanau et al. 2015, A.1.2 and A.2.2, with tanh in
-  place of maxout).
+  place of maxout). With ``query_input`` the query is ``[s_{i-1}; E y_{i-1}]``.
 * ``luong``: scores from the CURRENT state ``s_t`` (dot, general, concat,
   scaled dot); the attentional state ``s~_t = tanh(W_c [c_t; s_t])`` feeds the
   softmax (Luong et al. 2015, eq. 5) and, with input feeding, the next step's
@@ -54,6 +54,12 @@ def score_kind(cfg: RNNConfig) -> str:
     return "additive" if cfg.attention == "bahdanau" else cfg.luong_score
 
 
+def _query_dim(cfg: RNNConfig) -> int:
+    if cfg.attention == "bahdanau" and cfg.query_input:
+        return cfg.hidden + cfg.embed_dim
+    return cfg.hidden
+
+
 def _cell_input_dim(cfg: RNNConfig) -> int:
     extra = 0
     if cfg.attention == "bahdanau" or (cfg.attention == "none"
@@ -91,7 +97,7 @@ def init(key: Array, cfg: RNNConfig) -> Params:
         if cfg.cell == "lstm":
             params["bridge"]["c"] = nn.dense_init(kcc, cfg.enc_out_dim, cfg.hidden)
     if cfg.attention != "none":
-        params["attention"] = attention.init(ka, score_kind(cfg), cfg.hidden, cfg.enc_out_dim,
+        params["attention"] = attention.init(ka, score_kind(cfg), _query_dim(cfg), cfg.enc_out_dim,
                                              cfg.score_dim)
     if _combine_input_dim(cfg):
         params["combine"] = nn.dense_init(kw, _combine_input_dim(cfg), cfg.hidden, bias=False)
@@ -174,6 +180,8 @@ def step(params: Params, cfg: RNNConfig, memory: Memory, state: DecoderState, to
     weights = None
     if cfg.attention == "bahdanau":
         prev = state.cells[-1].h  # s_{i-1}
+        if cfg.query_input:
+            prev = jnp.concatenate([prev, emb])
         ctx, weights = attention.attend(params["attention"], "additive", prev, memory.keys)
         cells = _run_cells(params, cfg, state.cells, jnp.concatenate([emb, ctx]), ks)
         top = cells[-1].h

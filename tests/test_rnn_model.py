@@ -25,6 +25,8 @@ CONFIGS = {
     "bahdanau_bi_2layer": RNNConfig(**BASE, attention="bahdanau", bidirectional=True,
                                     enc_layers=2, dec_layers=2),
     "bahdanau_gru": RNNConfig(**BASE, attention="bahdanau", cell="gru", hoist=True),
+    "bahdanau_query_input_bi": RNNConfig(**BASE, attention="bahdanau", query_input=True,
+                                         bidirectional=True),
     "luong_dot": RNNConfig(**BASE, attention="luong", luong_score="dot"),
     "luong_general_bi": RNNConfig(**BASE, attention="luong", luong_score="general",
                                   bidirectional=True),
@@ -133,13 +135,16 @@ class TestJitEqualsEager(chex.TestCase):
 
 
 def test_bahdanau_scores_from_previous_state_luong_from_current():
-    """The first attention row of Bahdanau depends only on s_0, not on the first input."""
+    """Bahdanau's attention row i depends on s_{i-1}, not on input i (unless the query
+    reads that input's embedding, query_input); Luong's on s_i, which has read it."""
     src = _tokens(11, 5)
-    a, b = _tgt(12, 3), _tgt(12, 3).at[0].set(7)
-    for name, depends in (("bahdanau", False), ("luong_dot", True)):
-        wa = _apply(name)(_params(name), src, a).attention[0]
-        wb = _apply(name)(_params(name), src, b).attention[0]
-        assert np.allclose(wa, wb, atol=1e-7) != depends, name
+    a, b = _tgt(12, 3), _tgt(12, 3).at[2].set(7)
+    for name, depends in (("bahdanau", False), ("bahdanau_gru", False), ("luong_dot", True),
+                          ("bahdanau_query_input_bi", True)):
+        wa = _apply(name)(_params(name), src, a).attention
+        wb = _apply(name)(_params(name), src, b).attention
+        np.testing.assert_allclose(wa[:2], wb[:2], atol=1e-7)
+        assert np.allclose(wa[2], wb[2], atol=1e-7) != depends, name
 
 
 @pytest.mark.parametrize("name", ["bahdanau", "luong_general_bi", "luong_concat_nofeed"])
