@@ -58,9 +58,10 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
              limit: int = 0, examples_to_show: int = 5, average: int = 0,
              ensemble: Sequence[str] = (), alpha: float | None = None) -> dict[str, Any]:
     """Score the best checkpoint (or the mean of the newest ``average``, or an
-    ensemble with the ``ensemble`` workdirs) on ``split``; print and save one
-    JSON object in ``directory``. ``alpha`` replaces the config's beam-search
-    length-penalty exponent (``decode.alpha``)."""
+    ensemble with the ``ensemble`` workdirs) on ``split``, decoded and teacher-forced
+    (``evaluate.teacher_forced``: NLL, perplexity, token accuracy of the
+    references); print and save one JSON object in ``directory``. ``alpha``
+    replaces the config's beam-search length-penalty exponent (``decode.alpha``)."""
     _check_options(beam=beam, limit=limit, average=average, alpha=alpha)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
@@ -68,6 +69,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     examples = pipeline.load_examples(config, split, limit)
     result = evaluate.evaluate_examples(trained.model, trained.params, trained.cfg,
                                         trained.src_tok, trained.tgt_tok, examples, config)
+    result.update(evaluate.teacher_forced(trained.model, trained.params, trained.cfg,
+                                          trained.src_tok, trained.tgt_tok, examples, config))
     result.update(split=split, step=trained.step, checkpoint=trained.which,
                   decode=config.decode.method,
                   beam_size=config.decode.beam_size if config.decode.method == "beam" else 1)

@@ -1,12 +1,16 @@
 """Decode texts with a trained model and score them with the task's metric.
 
 G2P examples are grouped by word, so a word with several pronunciations is
-decoded once and counts as correct when it matches any of them.
+decoded once and counts as correct when it matches any of them. ``teacher_forced``
+scores the references themselves (per-token NLL, perplexity, accuracy), which
+tells a weaker model from a weaker search.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -16,7 +20,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
-from seq2seq_jax import decode, metrics, parallel, pipeline
+from seq2seq_jax import decode, losses, metrics, models, parallel, pipeline
 from seq2seq_jax.data import batching, tokenizers
 from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.interface import Model
@@ -138,3 +142,36 @@ def evaluate_examples(model: Model, params: Any, cfg: Any, src_tok: tokenizers.T
     result = score(kind, [p.text for p in preds], refs, config.data.name)
     result["examples"] = len(sources)
     return result
+
+
+def teacher_forced(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
+                   tgt_tok: tokenizers.Tokenizer, examples: Sequence[dict[str, Any]],
+                   config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Score every example's reference under teacher forcing, without dropout.
+
+    Returns ``nll`` (mean per target token, EOS included, no label smoothing),
+    ``perplexity`` (its exponential), ``token_accuracy`` (argmax equals the
+    reference token) and ``tokens`` (the count). Every pair counts, so a G2P
+    word with two pronunciations contributes both; over-long pairs are cut at
+    ``data.max_src_len`` / ``max_tgt_len``.
+    """
+    pairs = pipeline.encode(examples, src_tok, tgt_tok)
+    bcfg = dataclasses.replace(pipeline.batch_config(config, eval_mode=True), truncate=True)
+
+    @jax.jit
+    def sums(params: Any, src: jax.Array, tgt_in: jax.Array, tgt_out: jax.Array,
+             mask: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        logits = models.batch_apply(model, params, cfg, src, tgt_in).logits
+        nll, count = losses.cross_entropy(logits, tgt_out, mask)
+        correct, _ = losses.token_accuracy(logits, tgt_out, mask)
+        return nll, correct, count
+
+    nll = correct = count = 0.0
+    for b in batching.eval_batches(pairs, bcfg):
+        n, c, t = sums(params, b["src"], b["tgt_in"], b["tgt_out"], b["tgt_mask"])
+        nll, correct, count = nll + float(n), correct + float(c), count + float(t)
+    if not count:
+        raise DataError("no target tokens to score")
+    mean = nll / count
+    return {"nll": mean, "perplexity": math.exp(mean), "token_accuracy": correct / count,
+            "tokens": int(count)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def test_train_eval_predict(source, data_dir, shared_tfds, tmp_path, capsys):
         best_step = checkpoint.read_meta(straight, checkpoint.BEST)[1]
         assert result["split"] == "test" and result["step"] == best_step and metric in result
         assert result["checkpoint"] == "best"
+        assert result["tokens"] > 16 and 0.0 <= result["token_accuracy"] <= 1.0
+        assert result["perplexity"] == pytest.approx(math.exp(result["nll"]))
         assert (straight / "eval_test.json").exists()
 
         inputs = tmp_path / "inputs.txt"

@@ -12,6 +12,7 @@ from seq2seq_jax import config as config_lib
 from seq2seq_jax import evaluate, models
 from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.tokenizers import UNK_TEXT, CharTokenizer, SymbolTokenizer
+from seq2seq_jax.model_config import BOS_ID, EOS_ID
 
 # ---------------------------------------------------------------- grouping and scoring
 
@@ -161,3 +162,57 @@ def test_evaluate_examples_groups_g2p_words(tiny):
     preds = _predict(tiny, ["abc", "fed"])
     expected = evaluate.score("g2p", [p.text for p in preds], [["A B C", "A B"], ["D E F"]])
     assert result["wer"] == expected["wer"] and result["per"] == expected["per"]
+
+
+# ---------------------------------------------------------------- teacher_forced()
+
+
+def _reference_nll_by_steps(tiny, pairs):
+    """The same quantities through the decoder's step function, one example at a time."""
+    model, params, cfg, src_tok, tgt_tok, _ = tiny
+    encode = jax.jit(model.encode, static_argnums=1)
+    step = jax.jit(model.step, static_argnums=1)
+    nll = correct = count = 0
+    for src_text, tgt_text in pairs:
+        src = jax.numpy.asarray(src_tok.encode(src_text), jax.numpy.int32)
+        tgt = [*tgt_tok.encode(tgt_text), EOS_ID]
+        memory = encode(params, cfg, src)
+        cache = model.init_cache(params, cfg, memory, len(tgt))
+        token = BOS_ID
+        for y in tgt:
+            out, cache = step(params, cfg, memory, cache, jax.numpy.int32(token))
+            logp = jax.nn.log_softmax(out.logits)
+            nll -= float(logp[y])
+            correct += int(np.argmax(out.logits) == y)
+            count += 1
+            token = y
+    return nll / count, correct / count, count
+
+
+def test_teacher_forced_equals_scoring_the_references_step_by_step(tiny):
+    model, params, cfg, src_tok, tgt_tok, config = tiny
+    pairs = [("abcdef", "A B C"), ("fe", "D E F A"), ("aabbccab", "A"), ("c", "B B")]
+    examples = [{"source": s, "target": t} for s, t in pairs]
+    got = evaluate.teacher_forced(model, params, cfg, src_tok, tgt_tok, examples, config)
+    nll, acc, count = _reference_nll_by_steps(tiny, pairs)
+    assert got["tokens"] == count == 14  # 10 symbols + 4 EOS
+    assert got["nll"] == pytest.approx(nll, rel=1e-5)
+    assert got["perplexity"] == pytest.approx(np.exp(nll), rel=1e-5)
+    assert got["token_accuracy"] == pytest.approx(acc)
+    # Batch size and order change nothing.
+    wide = config.copy_and_resolve_references()
+    wide.data.eval_batch_size = 8
+    again = evaluate.teacher_forced(model, params, cfg, src_tok, tgt_tok, examples[::-1], wide)
+    assert again["nll"] == pytest.approx(got["nll"], rel=1e-5)
+
+
+def test_teacher_forced_cuts_overlong_pairs_and_rejects_an_empty_set(tiny):
+    model, params, cfg, src_tok, tgt_tok, config = tiny
+    long_pair = {"source": "abcdefabcdefab", "target": "A B C D E F A B C D"}  # 14 > 10, 10 > 7
+    got = evaluate.teacher_forced(model, params, cfg, src_tok, tgt_tok, [long_pair], config)
+    assert got["tokens"] == config.data.max_tgt_len  # 7 symbols + EOS
+    nll, _, _ = _reference_nll_by_steps(tiny, [(long_pair["source"][:10], "A B C D E F A")])
+    # The cut target keeps its EOS, so it is scored as the 7-symbol reference.
+    assert got["nll"] == pytest.approx(nll, rel=1e-5)
+    with pytest.raises(DataError, match="no target tokens"):
+        evaluate.teacher_forced(model, params, cfg, src_tok, tgt_tok, [], config)
