@@ -15,7 +15,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None),
          ("g2p_transformer.py", None)]
 CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer")]
-CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer")]
+CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
+                                        "bahdanau_query_input")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -75,6 +76,14 @@ def test_multi30k_luong_long_is_luong_longer_from_another_seed():
     assert long.model.to_dict() == base.model.to_dict()
     assert (long.train.num_steps, long.seed) == (2 * base.train.num_steps, 1)
     assert long.data.name == "multi30k/en_fr_tok" and base.seed == 0
+
+
+def test_multi30k_bahdanau_query_input_differs_from_bahdanau_in_the_query_alone():
+    mod = _load("multi30k.py")
+    base, variant = mod.get_config("bahdanau"), mod.get_config("bahdanau_query_input")
+    assert {**base.model.to_dict(), "query_input": True} == variant.model.to_dict()
+    assert base.model.query_input is False
+    assert (base.train.to_dict(), base.seed) == (variant.train.to_dict(), variant.seed)
 
 
 def test_multi30k_pair_picks_the_data():
