@@ -5,9 +5,10 @@
 
 MODEL: rnn, bahdanau (default), luong, transformer, luong_long (Luong trained
 twice as long, 8,000 steps, from another seed: a longer run and, with luong, a
-two-model ensemble: `seq2seq-jax eval --ensemble`), or bahdanau_query_input
-(Bahdanau whose scoring network also reads the previous output token,
-model.query_input); MODEL,PAIR picks the
+two-model ensemble: `seq2seq-jax eval --ensemble`); two variants that locate
+the Bahdanau-Luong gap: bahdanau_query_input (Bahdanau whose scoring network
+also reads the previous output token, model.query_input) and luong_concat
+(Luong's decoder with Bahdanau's additive score); MODEL,PAIR picks the
 language pair and direction, PAIR one of en_de (default), de_en, en_fr, fr_en
 (e.g. configs/multi30k.py:transformer,de_en). Data: the official lowercased,
 tokenised files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for
@@ -44,9 +45,10 @@ MODELS = {
 }
 MODELS["luong_long"] = MODELS["luong"]
 MODELS["bahdanau_query_input"] = {**MODELS["bahdanau"], "query_input": True}
+MODELS["luong_concat"] = {**MODELS["luong"], "luong_score": "concat"}
 PAIRS = ("en_de", "de_en", "en_fr", "fr_en")
 STEPS = {"rnn": 4000, "bahdanau": 4000, "bahdanau_query_input": 4000, "luong": 4000,
-         "luong_long": 8000, "transformer": 8000}
+         "luong_concat": 4000, "luong_long": 8000, "transformer": 8000}
 
 
 def get_config(arg: str = "bahdanau"):

@@ -78,7 +78,8 @@ def _multi30k(pair: str) -> Experiment:
         name=_multi30k_name(pair),
         title=f"Multi30k {pair.replace('_', '-')}, test2016 (1,000 sentences)",
         config="configs/multi30k.py",
-        args={m: f"{m},{pair}" for m in (*MODELS, "luong_long", "bahdanau_query_input")},
+        args={m: f"{m},{pair}"
+              for m in (*MODELS, "luong_long", "bahdanau_query_input", "luong_concat")},
         by_length=(("tok_bleu", "BLEU (lowercased, tokenised)"),),
         columns=(("tok_bleu", "BLEU lc tok"), ("bleu", "sacreBLEU cased detok"),
                  ("bleu_lc", "sacreBLEU lc detok"), ("chrf", "chrF2 cased detok")),

@@ -16,7 +16,7 @@ CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None)
          ("g2p_transformer.py", None)]
 CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
-                                        "bahdanau_query_input")]
+                                        "bahdanau_query_input", "luong_concat")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -84,6 +84,13 @@ def test_multi30k_bahdanau_query_input_differs_from_bahdanau_in_the_query_alone(
     assert {**base.model.to_dict(), "query_input": True} == variant.model.to_dict()
     assert base.model.query_input is False
     assert (base.train.to_dict(), base.seed) == (variant.train.to_dict(), variant.seed)
+
+
+def test_multi30k_luong_concat_differs_from_luong_in_the_score_alone():
+    mod = _load("multi30k.py")
+    base, variant = mod.get_config("luong"), mod.get_config("luong_concat,de_en")
+    assert {**base.model.to_dict(), "luong_score": "concat"} == variant.model.to_dict()
+    assert base.train.to_dict() == variant.train.to_dict()
 
 
 def test_multi30k_pair_picks_the_data():
