@@ -4,7 +4,9 @@
       --config.data.manual_dir=../shared/data/cmudict_g014b2b
   seq2seq-jax eval --workdir runs/g014b2b/MODEL --split test --beam 5
 
-MODEL: rnn (no attention), bahdanau (default), luong, transformer. Scoring follows
+MODEL: rnn (no attention), bahdanau (default), luong, transformer, or
+bahdanau_query_input (Bahdanau whose scoring network also reads the previous
+output phoneme, model.query_input; see configs/multi30k.py). Scoring follows
 the published convention: a word is correct when the 1-best matches any of its
 reference pronunciations; PER is the edit distance to the closest reference over
 its length. Measured (beam 5): bahdanau test WER 23.55 %, PER 5.56 % (23.14 / 5.42
@@ -26,6 +28,7 @@ MODELS = {
     "transformer": {"name": "transformer", "d_model": 256, "heads": 4, "ff_dim": 1024,
                     "enc_layers": 3, "dec_layers": 3, "dropout": 0.1, "max_len": 64},
 }
+MODELS["bahdanau_query_input"] = {**MODELS["bahdanau"], "query_input": True}
 
 
 def get_config(arg: str = "bahdanau"):

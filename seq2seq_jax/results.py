@@ -93,7 +93,7 @@ EXPERIMENTS = {
         config="", args={m: f"configs/g2p_{m}.py" for m in MODELS}, **_G2P_LENGTHS),
     "g014b2b": Experiment(
         name="g014b2b", title="G2P on CMUdict g014b2b (12,000 test words)",
-        config="configs/g014b2b.py", args={m: m for m in MODELS},
+        config="configs/g014b2b.py", args={m: m for m in (*MODELS, "bahdanau_query_input")},
         manual_dir=str(SHARED_DATA / "cmudict_g014b2b"), **_G2P_LENGTHS),
     **{_multi30k_name(pair): _multi30k(pair) for pair in ("en_de", "de_en", "en_fr")},
     "synthetic_reverse": Experiment(

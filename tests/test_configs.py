@@ -14,7 +14,8 @@ from seq2seq_jax import models
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None),
          ("g2p_transformer.py", None)]
-CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer")]
+CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
+                                       "bahdanau_query_input")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
