@@ -134,6 +134,10 @@ class RNNConfig:
         _choice("dtype", self.dtype, DTYPES)
         _flag("remat", self.remat)
         _flag("query_input", self.query_input)
+        if self.query_input and self.attention != "bahdanau":
+            raise ConfigError("model.query_input=True applies to Bahdanau attention only "
+                              "(Luong already scores from the state that read the last "
+                              "token); use model.name='bahdanau' or drop the option")
         _choice("encoder_impl", self.encoder_impl, ENCODER_IMPLS)
         if self.encoder_impl == "fused" and (self.cell != "lstm" or self.remat):
             raise ConfigError("model.encoder_impl='fused' needs model.cell='lstm' and "

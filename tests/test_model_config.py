@@ -171,3 +171,10 @@ def test_remat_is_a_flag_off_by_default(make):
     make(remat=True).validate()
     with pytest.raises(ConfigError, match=r"model\.remat=1 must be True or False"):
         make(remat=1).validate()
+
+
+def test_query_input_is_for_bahdanau_only():
+    rnn(attention="bahdanau", query_input=True).validate()
+    for attention in ("none", "luong"):
+        with pytest.raises(ConfigError, match=r"model\.query_input=True applies to Bahdanau"):
+            rnn(attention=attention, query_input=True).validate()
