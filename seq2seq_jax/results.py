@@ -221,13 +221,13 @@ def _ensemble_training(infos: Sequence[results_markdown.TrainingInfo]
                        ) -> results_markdown.TrainingInfo:
     """The members' training together: steps and wall time summed, no single best step."""
     times = [t.seconds for t in infos]
-    hardware = list(dict.fromkeys(x for t in infos for x in t.hardware.split("; ")))
+    hardware = tuple(dict.fromkeys(x for t in infos for x in t.hardware))
     return results_markdown.TrainingInfo(
         steps=sum(t.steps for t in infos), num_steps=sum(t.num_steps for t in infos),
         seconds=None if None in times else sum(t or 0.0 for t in times),
         restarts=sum(t.restarts for t in infos),
         from_scratch=sum(t.from_scratch for t in infos), dev_metric=infos[0].dev_metric,
-        best_dev=None, best_step=None, hardware="; ".join(hardware))
+        best_dev=None, best_step=None, hardware=hardware)
 
 
 def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,

@@ -39,7 +39,7 @@ class TrainingInfo(NamedTuple):
     dev_metric: str
     best_dev: float | None  # the best dev score and its step
     best_step: int | None
-    hardware: str  # "; "-joined lines of hardware.txt, or "not recorded"
+    hardware: tuple[str, ...]  # the lines of hardware.txt; () when not recorded
 
 
 def _restart_note(t: TrainingInfo) -> str:
@@ -87,8 +87,8 @@ def training_info(directory: Path) -> TrainingInfo:
     dev = [r for r in rows if r.get("split") == "dev" and r.get(metric) is not None]
     best = (min if lower else max)(dev, key=lambda r: r[metric]) if dev else None
     hw_path = directory / HARDWARE_FILE
-    hardware = ("; ".join(x for x in hw_path.read_text().splitlines() if x.strip())
-                if hw_path.exists() else "not recorded")
+    hardware = tuple(x for x in hw_path.read_text().splitlines() if x.strip()
+                     ) if hw_path.exists() else ()
     return TrainingInfo(
         steps=max((int(r["step"]) for r in train), default=0),
         num_steps=int(config.train.num_steps) if config else 0,
@@ -170,8 +170,8 @@ def _model_rows(exp: Experiment, rows: Sequence[ModelResult]) -> list[list[str]]
                and t.best_step is not None else MISSING)
         metrics = a.get("metrics") or {}
         out.append([r.model, f"`{r.config_arg}`", number(a.get("params")), steps,
-                    duration(t.seconds), t.hardware, f"{t.dev_metric} {dev}",
-                    _scored(a),
+                    duration(t.seconds), "; ".join(t.hardware) or "not recorded",
+                    f"{t.dev_metric} {dev}", _scored(a),
                     *(number(metrics.get(key)) for key, _ in exp.columns),
                     f"{a['examples']:,}", a["decode"],
                     f"{duration(a.get('decode_seconds'))} on {a.get('hardware', '?')}"])

@@ -60,7 +60,7 @@ def test_training_info_by_hand(tmp_path):
     assert (info.steps, info.num_steps, info.restarts, info.from_scratch) == (25, 25, 1, 0)
     assert info.seconds == pytest.approx(2 + 5 + 4 + 2)
     assert (info.dev_metric, info.best_dev, info.best_step) == ("wer", 25.0, 20)
-    assert info.hardware == "machine A; machine B"
+    assert info.hardware == ("machine A", "machine B")
 
 
 def test_a_run_cut_before_its_first_checkpoint_is_a_restart_from_step_0(tmp_path):
@@ -77,7 +77,7 @@ def test_a_run_cut_before_its_first_checkpoint_is_a_restart_from_step_0(tmp_path
 def test_training_info_of_an_empty_workdir(tmp_path):
     info = results_markdown.training_info(tmp_path)
     assert (info.steps, info.seconds, info.best_dev, info.hardware) == (
-        0, None, None, "not recorded")
+        0, None, None, ())
 
 
 @pytest.mark.parametrize("seconds, text", [(None, "–"), (4.25, "4.2 s"), (43, "43 s"),
@@ -193,7 +193,8 @@ def test_train_resumes_a_finished_run_and_records_the_machine(runs):
     assert result.status == "ok"
     assert (directory / "metrics.jsonl").read_text() == before  # nothing left to train
     assert (directory / "hardware.txt").read_text().strip() == analysis.host_description()
-    assert result.training is not None and result.training.hardware == analysis.host_description()
+    assert result.training is not None
+    assert result.training.hardware == (analysis.host_description(),)
 
 
 def test_a_workdir_in_training_gets_a_row_not_a_decode(runs, tmp_path):
@@ -269,12 +270,12 @@ def test_scored_checkpoint_names_the_averaged_steps():
 
 
 def test_ensemble_training_lists_each_hardware_line_once():
-    def info(hardware: str, seconds: float) -> results_markdown.TrainingInfo:
+    def info(hardware: tuple[str, ...], seconds: float) -> results_markdown.TrainingInfo:
         return results_markdown.TrainingInfo(
             steps=10, num_steps=10, seconds=seconds, restarts=1, from_scratch=0,
             dev_metric="wer", best_dev=1.0, best_step=10, hardware=hardware)
 
-    both = results._ensemble_training([info("cpu core 1; also shared with tests", 5.0),
-                                       info("cpu core 1", 7.0)])
-    assert both.hardware == "cpu core 1; also shared with tests"
+    both = results._ensemble_training([info(("cpu core 1", "also shared with tests"), 5.0),
+                                       info(("cpu core 1",), 7.0)])
+    assert both.hardware == ("cpu core 1", "also shared with tests")
     assert (both.steps, both.seconds, both.restarts, both.best_dev) == (20, 12.0, 2, None)
