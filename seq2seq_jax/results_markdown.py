@@ -87,8 +87,8 @@ def training_info(directory: Path) -> TrainingInfo:
     dev = [r for r in rows if r.get("split") == "dev" and r.get(metric) is not None]
     best = (min if lower else max)(dev, key=lambda r: r[metric]) if dev else None
     hw_path = directory / HARDWARE_FILE
-    hardware = tuple(x for x in hw_path.read_text().splitlines() if x.strip()
-                     ) if hw_path.exists() else ()
+    hw_lines = hw_path.read_text().splitlines() if hw_path.exists() else []
+    hardware = tuple(x for x in hw_lines if x.strip())
     return TrainingInfo(
         steps=max((int(r["step"]) for r in train), default=0),
         num_steps=int(config.train.num_steps) if config else 0,
