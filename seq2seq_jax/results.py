@@ -44,6 +44,22 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 MODELS = ("rnn", "bahdanau", "luong", "transformer")
 
 
+def _config_module(file: str) -> Any:
+    """The config file (relative to the repository root unless absolute) as a module."""
+    path = Path(file) if Path(file).is_absolute() else ROOT / file
+    spec = importlib.util.spec_from_file_location(f"results_config_{path.stem}", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise FileNotFoundError(f"cannot load the config file {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def config_models(file: str) -> tuple[str, ...]:
+    """The model arguments a config file offers: the keys of its ``MODELS`` dict."""
+    return tuple(_config_module(file).MODELS)
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """How to train, decode and plot one task for every model family."""
@@ -78,8 +94,7 @@ def _multi30k(pair: str) -> Experiment:
         name=_multi30k_name(pair),
         title=f"Multi30k {pair.replace('_', '-')}, test2016 (1,000 sentences)",
         config="configs/multi30k.py",
-        args={m: f"{m},{pair}"
-              for m in (*MODELS, "luong_long", "bahdanau_query_input", "luong_concat")},
+        args={m: f"{m},{pair}" for m in config_models("configs/multi30k.py")},
         by_length=(("tok_bleu", "BLEU (lowercased, tokenised)"),),
         columns=(("tok_bleu", "BLEU lc tok"), ("bleu", "sacreBLEU cased detok"),
                  ("bleu_lc", "sacreBLEU lc detok"), ("chrf", "chrF2 cased detok")),
@@ -93,13 +108,14 @@ EXPERIMENTS = {
         config="", args={m: f"configs/g2p_{m}.py" for m in MODELS}, **_G2P_LENGTHS),
     "g014b2b": Experiment(
         name="g014b2b", title="G2P on CMUdict g014b2b (12,000 test words)",
-        config="configs/g014b2b.py", args={m: m for m in (*MODELS, "bahdanau_query_input")},
+        config="configs/g014b2b.py", args={m: m for m in config_models("configs/g014b2b.py")},
         manual_dir=str(SHARED_DATA / "cmudict_g014b2b"), **_G2P_LENGTHS),
     **{_multi30k_name(pair): _multi30k(pair) for pair in ("en_de", "de_en", "en_fr")},
     "synthetic_reverse": Experiment(
         name="synthetic_reverse",
         title="Reverse a string: test lengths 1-100, longest training input marked",
-        config="configs/synthetic.py", args={m: f"reverse,{m}" for m in MODELS},
+        config="configs/synthetic.py",
+        args={m: f"reverse,{m}" for m in config_models("configs/synthetic.py")},
         by_length=(("exact_match", "exact match %"), ("char_accuracy", "character accuracy %")),
         columns=(("exact_match", "exact match %"), ("char_accuracy", "char accuracy %")),
         edges=(10, 20, 30, 40, 50, 60, 70, 80, 90),
@@ -133,12 +149,7 @@ def config_spec(exp: Experiment, model: str) -> tuple[str, str | None]:
 def load_config(exp: Experiment, model: str) -> ml_collections.ConfigDict:
     """``get_config(arg)`` of the experiment's config file for ``model``."""
     file, arg = config_spec(exp, model)
-    path = Path(file) if Path(file).is_absolute() else ROOT / file
-    spec = importlib.util.spec_from_file_location(f"results_config_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"cannot load the config file {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _config_module(file)
     return module.get_config() if arg is None else module.get_config(arg)
 
 

@@ -104,6 +104,8 @@ def test_replace_section():
 def test_experiments_load_and_validate_for_every_model(name):
     exp = results.EXPERIMENTS[name]
     assert set(results.MODELS) <= set(exp.args)  # variants (multi30k's luong_long) may add
+    if exp.config:  # every model the config file offers, none it lacks
+        assert tuple(exp.args) == results.config_models(exp.config)
     assert list(exp.edges) == sorted(set(exp.edges))
     for model in exp.args:
         c = results.load_config(exp, model)
@@ -113,6 +115,13 @@ def test_experiments_load_and_validate_for_every_model(name):
         kind = analysis.pipeline.task_kind(c.data.name)
         assert exp.by_length[0][0] == analysis.main_metric(
             kind, analysis.is_tokenized(c.data.name))
+
+
+def test_config_models_reads_the_models_dict_and_names_a_missing_file(tmp_path):
+    (tmp_path / "two.py").write_text("MODELS = {'b': {}, 'a': {}}\n")
+    assert results.config_models(str(tmp_path / "two.py")) == ("b", "a")
+    with pytest.raises(FileNotFoundError, match=r"absent\.py"):
+        results.config_models(str(tmp_path / "absent.py"))
 
 
 def test_missing_models_give_not_trained_rows(tmp_path):
