@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,19 +23,25 @@ def attention_heatmap(weights: np.ndarray, src_tokens: Sequence[str],
     if weights.shape != (len(out_tokens), len(src_tokens)):
         raise ValueError(f"weights {weights.shape} do not match {len(out_tokens)} outputs x "
                          f"{len(src_tokens)} source symbols")
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.45 * len(src_tokens) + 1.5),
-                                    max(2.5, 0.4 * len(out_tokens) + 1.2)))
+    width = max(3.0, 0.45 * len(src_tokens) + 1.5)
+    fig, ax = plt.subplots(figsize=(width, max(2.5, 0.4 * len(out_tokens) + 1.2)))
     im = ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(src_tokens)), labels=list(src_tokens), rotation=90)
     ax.set_yticks(range(len(out_tokens)), labels=list(out_tokens))
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     if title:
-        ax.set_title(title)
+        ax.set_title(wrap_title(title, width), fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def wrap_title(title: str, width_inches: float) -> str:
+    """``title`` broken into lines that fit a figure ``width_inches`` wide at 10 pt."""
+    return textwrap.fill(title, width=max(16, int(width_inches * 11)),
+                         break_long_words=True, break_on_hyphens=False)
 
 
 Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]

@@ -307,6 +307,15 @@ def file_slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", label.replace("+", "-"))
 
 
+def _attention_source(exp: Experiment, label: str) -> str:
+    """For an ensemble, which member's attention its heatmaps show (the first with any)."""
+    if not label.startswith("ensemble "):
+        return ""
+    members = label.removeprefix("ensemble ").split("+")
+    first = next((m for m in members if load_config(exp, m).model.name != "rnn"), None)
+    return f" (attention of {first})" if first else ""
+
+
 def plot_attention(exp: Experiment, rows: Sequence[ModelResult], out: Path) -> list[Path]:
     """Heatmaps of the analysed examples' attention, two per model with attention."""
     paths = []
@@ -314,7 +323,7 @@ def plot_attention(exp: Experiment, rows: Sequence[ModelResult], out: Path) -> l
         for i, m in enumerate((r.analysis or {}).get("attention") or [], start=1):
             path = out / f"{exp.name}_attention_{file_slug(r.model)}_{i}.png"
             rows_shown = max(2 * len(m["src_tokens"]), 12)  # a run-away output stays legible
-            title = f"{r.model}: {m['source'][:48]}"
+            title = f"{r.model}{_attention_source(exp, r.model)}: {m['source'][:48]}"
             if len(m["out_tokens"]) > rows_shown:
                 title += f" (first {rows_shown} of {len(m['out_tokens'])} outputs)"
             plots.attention_heatmap(m["weights"][:rows_shown], _plain(m["src_tokens"]),

@@ -39,6 +39,23 @@ def test_heatmap_rejects_mismatched_shapes(tmp_path, shape, n_src, n_out):
     assert not path.exists()
 
 
+@pytest.mark.parametrize("width", [3.0, 4.6, 8.0])
+def test_a_long_title_is_wrapped_inside_the_figure(width):
+    import matplotlib.pyplot as plt
+
+    title = ("ensemble luong+luong_concat+bahdanau_query_input (attention of luong): "
+             "a toddler is cooking with another person .")
+    wrapped = plots.wrap_title(title, width)
+    assert "".join(wrapped.split()) == "".join(title.split())  # only line breaks added
+    fig, ax = plt.subplots(figsize=(width, 3.0))
+    text = ax.set_title(wrapped, fontsize=10)
+    fig.tight_layout()
+    fig.canvas.draw()
+    box = text.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    plt.close(fig)
+
+
 def test_length_curves_writes_a_png(tmp_path):
     path = tmp_path / "by_length.png"
     em = {"rnn": ([3.0, 7.5, 12.0], [80.0, 40.0, 5.0]), "bahdanau": ([3.0, 7.5], [95.0, 90.0]),

@@ -124,6 +124,14 @@ def test_config_models_reads_the_models_dict_and_names_a_missing_file(tmp_path):
         results.config_models(str(tmp_path / "absent.py"))
 
 
+def test_ensemble_heatmaps_name_the_member_whose_attention_they_show():
+    exp = results.EXPERIMENTS["multi30k"]
+    assert results._attention_source(exp, "ensemble rnn+luong+bahdanau") == (
+        " (attention of luong)")
+    assert results._attention_source(exp, "ensemble rnn+rnn") == ""
+    assert results._attention_source(exp, "bahdanau") == ""
+
+
 def test_missing_models_give_not_trained_rows(tmp_path):
     rows = results.run_experiment(TINY, tmp_path / "runs", tmp_path / "out",
                                   ensembles=[("rnn", "bahdanau")])
