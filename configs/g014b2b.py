@@ -13,7 +13,9 @@ its length. Measured (beam 5): bahdanau test WER 23.55 %, PER 5.56 % (23.14 / 5.
 with --average 3); rnn 24.59 / 5.91; luong 27.07 / 6.40; rnn and bahdanau as an
 ensemble (eval --ensemble) 22.02 / 5.18, 21.97 / 5.15 with --average 3; transformer
 27.81 / 6.80 (27.68 / 6.76 with --average 3), its dev WER still falling at 10,000
-steps; bahdanau_query_input 23.55 / 5.53. Wall times and hardware: RESULTS.md.
+steps; bahdanau_query_input 23.55 / 5.53; bahdanau and bahdanau_query_input as an
+ensemble 22.32 / 5.23 with --average 3; rnn, bahdanau and bahdanau_query_input 21.82 /
+5.15. Wall times and hardware: RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config, model_section
