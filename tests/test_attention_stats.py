@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from scripts_loader import load_script
 from test_analysis import tiny_workdir
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("attention_stats",
-                                                  ROOT / "scripts" / "attention_stats.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["attention_stats"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("attention_stats")
 
 
 def test_one_hot_and_uniform_rows_are_the_two_ends():

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from scripts_loader import load_script
 from test_analysis import LONGER, tiny_workdir
 
 from seq2seq_jax import analysis, results, results_markdown
@@ -231,11 +231,7 @@ def test_a_workdir_in_training_gets_a_row_not_a_decode(runs, tmp_path):
 
 
 def test_script_runs_an_experiment_without_workdirs(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("results_script",
-                                                  ROOT / "scripts" / "results.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("results")
     out = tmp_path / "out"
     assert script.main(["synthetic_reverse", "--runs", str(tmp_path / "runs"), "--out", str(out),
                         "--models", "rnn,luong", "--into", ""]) == 0

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 from scipy import stats
+from scripts_loader import load_script
 
 from seq2seq_jax import metrics, significance
 from seq2seq_jax.records import Record, save_records
 
-ROOT = Path(__file__).resolve().parents[1]
 WORDS = ("a", "man", "in", "a", "blue", "shirt", "rides", "a", "red", "bike", "down", "the",
          "steep", "hill", "past", "two", "dogs")
 
@@ -118,13 +115,7 @@ def test_records_path_finds_ensembles_in_their_first_members_workdir(tmp_path):
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("significance_script",
-                                                  ROOT / "scripts" / "significance.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["significance_script"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("significance")
 
 
 def test_script_writes_a_g2p_table_and_names_what_is_missing(tmp_path, capsys):
