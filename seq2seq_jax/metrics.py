@@ -87,7 +87,7 @@ def g2p_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> dict
     }
 
 
-def _ref_streams(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
+def ref_streams(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
     """Per-hypothesis references transposed into sacrebleu's reference streams."""
     if not hyps:
         raise ValueError("no hypotheses to score")
@@ -112,13 +112,18 @@ def bleu_chrf(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> dict[
     Returns:
       ``bleu``, ``chrf`` (percent) and ``bleu_signature``, ``chrf_signature``.
     """
-    streams = _ref_streams(hyps, refs)
+    streams = ref_streams(hyps, refs)
     bleu, chrf = BLEU(), CHRF()
     bleu_score = bleu.corpus_score(list(hyps), streams)
     chrf_score = chrf.corpus_score(list(hyps), streams)
     return {"bleu": float(bleu_score.score), "chrf": float(chrf_score.score),
             "bleu_signature": str(bleu.get_signature()),
             "chrf_signature": str(chrf.get_signature())}
+
+
+def tok_bleu_metric() -> BLEU:
+    """The sacrebleu ``BLEU`` of ``tok_bleu``: space-split, case-insensitive, unsmoothed."""
+    return BLEU(tokenize="none", lowercase=True, smooth_method="none", force=True)
 
 
 def tok_bleu(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> dict[str, Any]:
@@ -139,8 +144,8 @@ def tok_bleu(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> dict[s
     Returns:
       ``bleu`` (percent) and ``signature``.
     """
-    streams = _ref_streams(hyps, refs)
-    metric = BLEU(tokenize="none", lowercase=True, smooth_method="none", force=True)
+    streams = ref_streams(hyps, refs)
+    metric = tok_bleu_metric()
     score = metric.corpus_score(list(hyps), streams)
     return {"bleu": float(score.score), "signature": str(metric.get_signature())}
 
@@ -304,7 +309,7 @@ def bleu_lowercase(hyps: Sequence[str], refs: Sequence[str | Sequence[str]]) -> 
     Returns:
       ``bleu`` (percent) and ``signature``.
     """
-    streams = _ref_streams(hyps, refs)
+    streams = ref_streams(hyps, refs)
     metric = BLEU(lowercase=True)
     score = metric.corpus_score(list(hyps), streams)
     return {"bleu": float(score.score), "signature": str(metric.get_signature())}

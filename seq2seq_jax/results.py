@@ -320,10 +320,12 @@ def plot_attention(exp: Experiment, rows: Sequence[ModelResult], out: Path) -> l
     """Heatmaps of the analysed examples' attention, two per model with attention."""
     paths = []
     for r in rows:
-        for i, m in enumerate((r.analysis or {}).get("attention") or [], start=1):
+        maps = (r.analysis or {}).get("attention") or []
+        label = f"{r.model}{_attention_source(exp, r.model)}" if maps else r.model
+        for i, m in enumerate(maps, start=1):
             path = out / f"{exp.name}_attention_{file_slug(r.model)}_{i}.png"
             rows_shown = max(2 * len(m["src_tokens"]), 12)  # a run-away output stays legible
-            title = f"{r.model}{_attention_source(exp, r.model)}: {m['source'][:48]}"
+            title = f"{label}: {m['source'][:48]}"
             if len(m["out_tokens"]) > rows_shown:
                 title += f" (first {rows_shown} of {len(m['out_tokens'])} outputs)"
             plots.attention_heatmap(m["weights"][:rows_shown], _plain(m["src_tokens"]),

@@ -27,6 +27,7 @@ from sacrebleu.metrics import BLEU
 from sacrebleu.significance import PairedTest
 from scipy import stats
 
+from seq2seq_jax import metrics
 from seq2seq_jax.records import Record, load_records
 
 
@@ -61,19 +62,13 @@ def check_aligned(systems: Sequence[tuple[str, Sequence[Record]]]) -> None:
                                  f"{base_name}'s ({a.source!r}): not the same test set")
 
 
-def bleu_metric(tokenized: bool) -> BLEU:
-    """The BLEU of the tables: ``metrics.tok_bleu`` (tokenised) or ``metrics.bleu_chrf``."""
+def _bleu_inputs(records: Sequence[Record], tokenized: bool) -> tuple[BLEU, list[list[str]]]:
+    """The table's BLEU and its reference streams for ``records``."""
     if tokenized:
-        return BLEU(tokenize="none", lowercase=True, smooth_method="none", force=True)
-    return BLEU()
-
-
-def _reference_streams(records: Sequence[Record], tokenized: bool) -> list[list[str]]:
-    refs = [r.references if tokenized or not r.raw_references else r.raw_references
-            for r in records]
-    n = max(len(r) for r in refs)
-    # sacreBLEU takes one stream per reference slot; a missing reference is None
-    return [[r[i] if i < len(r) else None for r in refs] for i in range(n)]  # type: ignore[misc]
+        return metrics.tok_bleu_metric(), metrics.ref_streams(
+            [r.hypothesis for r in records], [r.references for r in records])
+    refs = [r.raw_references or r.references for r in records]
+    return BLEU(), metrics.ref_streams([r.hypothesis for r in records], refs)
 
 
 def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: bool = True,
@@ -100,8 +95,8 @@ def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: b
         raise ValueError(f"samples {samples}: must be >= 1")
     named: list[tuple[str, Sequence[str]]] = [
         (name, [r.hypothesis for r in records]) for name, records in systems]
-    streams = _reference_streams(systems[0][1], tokenized)
-    paired = PairedTest(named, {"BLEU": bleu_metric(tokenized)}, streams, test_type=test,
+    metric_fn, streams = _bleu_inputs(systems[0][1], tokenized)
+    paired = PairedTest(named, {"BLEU": metric_fn}, streams, test_type=test,
                         n_samples=samples, n_ar_confidence=samples if test == "ar" else -1)
     signatures, scores = paired()
     metric = next(k for k in scores if k != "System")
