@@ -62,24 +62,37 @@ def check_aligned(systems: Sequence[tuple[str, Sequence[Record]]]) -> None:
                                  f"{base_name}'s ({a.source!r}): not the same test set")
 
 
-def _bleu_inputs(records: Sequence[Record], tokenized: bool) -> tuple[BLEU, list[list[str]]]:
-    """The table's BLEU and its reference streams for ``records``."""
-    if tokenized:
-        return metrics.tok_bleu_metric(), metrics.ref_streams(
-            [r.hypothesis for r in records], [r.references for r in records])
-    refs = [r.raw_references or r.references for r in records]
-    return BLEU(), metrics.ref_streams([r.hypothesis for r in records], refs)
+def _bleu_inputs(records: Sequence[Record], tokenized: bool,
+                 cased: bool) -> tuple[BLEU, list[str], list[list[str]]]:
+    """The table's BLEU for ``records``, their hypotheses as it scores them, and the
+    reference streams (``records.scores`` computes the same numbers)."""
+    hyps = [r.hypothesis for r in records]
+    if not tokenized:  # raw data: references are raw text already
+        return BLEU(), hyps, metrics.ref_streams(hyps, [r.references for r in records])
+    if not cased:
+        return metrics.tok_bleu_metric(), hyps, metrics.ref_streams(
+            hyps, [r.references for r in records])
+    raw = [r.raw_references for r in records]
+    if not all(raw):
+        raise ValueError("cased BLEU of tokenised data needs the raw references, which these "
+                         "records lack: decode again with scripts/results.py --redecode")
+    detok = [metrics.moses_detokenize(h) for h in hyps]
+    return BLEU(), detok, metrics.ref_streams(detok, [list(r or []) for r in raw])
 
 
 def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: bool = True,
-                test: str = "bs", samples: int = 1000) -> tuple[list[Comparison], str]:
+                cased: bool = False, test: str = "bs",
+                samples: int = 1000) -> tuple[list[Comparison], str]:
     """Compare every system with the first (the baseline) on corpus BLEU.
 
     Args:
       systems: ``(name, records)`` pairs, baseline first, records aligned
         (``check_aligned``).
-      tokenized: BLEU on lowercased tokenised text (Multi30k ``_tok`` data) or
-        cased sacreBLEU on raw text (the ``raw_references`` where stored).
+      tokenized: the records hold lowercased tokenised text (Multi30k ``_tok`` data),
+        scored with ``metrics.tok_bleu``; otherwise raw text, scored with sacreBLEU's
+        default (cased) BLEU.
+      cased: tokenised data only: the tables' cased sacreBLEU instead, of the
+        Moses-detokenised hypotheses against the stored ``raw_references``.
       test: ``"bs"`` paired bootstrap resampling or ``"ar"`` approximate randomisation.
       samples: resamples (``bs``) or trials (``ar``); the confidence intervals always
         use ``samples`` bootstrap resamples. sacreBLEU seeds them with
@@ -93,9 +106,10 @@ def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: b
         raise ValueError(f"test {test!r}: choose 'bs' (bootstrap) or 'ar' (randomisation)")
     if samples < 1:
         raise ValueError(f"samples {samples}: must be >= 1")
+    inputs = [_bleu_inputs(records, tokenized, cased) for _, records in systems]
     named: list[tuple[str, Sequence[str]]] = [
-        (name, [r.hypothesis for r in records]) for name, records in systems]
-    metric_fn, streams = _bleu_inputs(systems[0][1], tokenized)
+        (name, hyps) for (name, _), (_, hyps, _) in zip(systems, inputs, strict=True)]
+    metric_fn, _, streams = inputs[0]
     paired = PairedTest(named, {"BLEU": metric_fn}, streams, test_type=test,
                         n_samples=samples, n_ar_confidence=samples if test == "ar" else -1)
     signatures, scores = paired()

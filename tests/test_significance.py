@@ -11,7 +11,7 @@ from scipy import stats
 from scripts_loader import load_script
 
 from seq2seq_jax import metrics, significance
-from seq2seq_jax.records import Record, save_records
+from seq2seq_jax.records import Record, save_records, score_records
 
 WORDS = ("a", "man", "in", "a", "blue", "shirt", "rides", "a", "red", "bike", "down", "the",
          "steep", "hill", "past", "two", "dogs")
@@ -63,16 +63,30 @@ def test_a_clearly_better_system_gets_a_small_p_value(test):
     assert rows[1].score == pytest.approx(metrics.tok_bleu(better, refs)["bleu"])
 
 
-def test_raw_bleu_scores_the_raw_references_cased():
+def test_cased_bleu_of_tokenised_data_is_the_tables_detokenised_score():
     refs = _sentences(30, 2)
-    raw = [r.capitalize() for r in refs]
+    raw = [metrics.moses_detokenize(r).replace(" red", " Red") for r in refs]  # cased
     records = [dataclasses.replace(r, raw_references=[x])
-               for r, x in zip(_records(refs, refs), raw, strict=True)]
+               for r, x in zip(_records(_degrade(refs, 3), refs), raw, strict=True)]
     rows, signature = significance.paired_bleu([("a", records), ("b", records)],
-                                               tokenized=False, samples=50)
+                                               cased=True, samples=50)
+    assert "case:mixed" in signature and "tok:13a" in signature
+    table = score_records("translation", records, tokenized=True, full=True)
+    assert rows[0].score == pytest.approx(table["bleu"])
+    assert rows[0].score != pytest.approx(table["tok_bleu"])
+    with pytest.raises(ValueError, match="needs the raw references"):
+        significance.paired_bleu([("a", _records(refs, refs)), ("b", _records(refs, refs))],
+                                 cased=True)
+
+
+def test_raw_data_is_scored_against_its_references_cased():
+    refs = [r.capitalize() for r in _sentences(30, 4)]
+    hyps = _degrade(refs, 3)
+    rows, signature = significance.paired_bleu(
+        [("a", _records(hyps, refs)), ("b", _records(hyps, refs))], tokenized=False,
+        samples=50)
     assert "case:mixed" in signature
-    assert rows[0].score == pytest.approx(metrics.bleu_chrf(refs, raw)["bleu"])
-    assert rows[0].score < 100  # lowercase output against capitalised references
+    assert rows[0].score == pytest.approx(metrics.bleu_chrf(hyps, refs)["bleu"])
 
 
 def test_wer_rows_count_the_discordant_words_and_use_mcnemars_exact_test():
