@@ -68,7 +68,15 @@ def host_description() -> str:
     dev = jax.devices()[0]
     backend = (f"JAX {dev.platform}" if dev.platform == "cpu"
                else f"JAX {dev.platform} ({dev.device_kind})")
-    return f"{cpu}, {os.cpu_count()} CPU cores, {backend}"
+    cores = usable_cores()
+    return f"{cpu}, {cores} CPU core{'' if cores == 1 else 's'}, {backend}"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (``taskset`` narrows them), not all the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def set_options(config: ml_collections.ConfigDict, options: Mapping[str, Any]) -> None:

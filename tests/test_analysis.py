@@ -70,6 +70,14 @@ def _recs(rows) -> list[Record]:
 # ---------------------------------------------------------------- fixed strings
 
 
+@pytest.mark.skipif(not hasattr(analysis.os, "sched_getaffinity"), reason="no CPU affinity")
+def test_host_description_counts_the_cores_taskset_allows(monkeypatch):
+    monkeypatch.setattr(analysis.os, "sched_getaffinity", lambda pid: {3})
+    assert ", 1 CPU core, JAX " in analysis.host_description()
+    monkeypatch.setattr(analysis.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert ", 3 CPU cores, JAX " in analysis.host_description()
+
+
 def test_source_length_counts_task_units():
     assert analysis.source_length("g2p", "o'neil") == 6
     assert analysis.source_length("synthetic", "abc de") == 6
