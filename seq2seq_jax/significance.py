@@ -62,22 +62,27 @@ def check_aligned(systems: Sequence[tuple[str, Sequence[Record]]]) -> None:
                                  f"{base_name}'s ({a.source!r}): not the same test set")
 
 
-def _bleu_inputs(records: Sequence[Record], tokenized: bool,
-                 cased: bool) -> tuple[BLEU, list[str], list[list[str]]]:
-    """The table's BLEU for ``records``, their hypotheses as it scores them, and the
-    reference streams (``records.scores`` computes the same numbers)."""
+def _scored_hypotheses(records: Sequence[Record], tokenized: bool, cased: bool) -> list[str]:
+    """The hypotheses as the table's BLEU scores them (detokenised for cased BLEU of
+    tokenised data)."""
     hyps = [r.hypothesis for r in records]
+    return [metrics.moses_detokenize(h) for h in hyps] if tokenized and cased else hyps
+
+
+def _bleu_metric_and_refs(records: Sequence[Record], hyps: Sequence[str], tokenized: bool,
+                          cased: bool) -> tuple[BLEU, list[list[str]]]:
+    """The table's BLEU and its reference streams (``records.score_records`` computes
+    the same numbers)."""
     if not tokenized:  # raw data: references are raw text already
-        return BLEU(), hyps, metrics.ref_streams(hyps, [r.references for r in records])
+        return BLEU(), metrics.ref_streams(hyps, [r.references for r in records])
     if not cased:
-        return metrics.tok_bleu_metric(), hyps, metrics.ref_streams(
+        return metrics.tok_bleu_metric(), metrics.ref_streams(
             hyps, [r.references for r in records])
     raw = [r.raw_references for r in records]
     if not all(raw):
         raise ValueError("cased BLEU of tokenised data needs the raw references, which these "
                          "records lack: decode again with scripts/results.py --redecode")
-    detok = [metrics.moses_detokenize(h) for h in hyps]
-    return BLEU(), detok, metrics.ref_streams(detok, [list(r or []) for r in raw])
+    return BLEU(), metrics.ref_streams(hyps, [list(r or []) for r in raw])
 
 
 def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: bool = True,
@@ -106,10 +111,9 @@ def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: b
         raise ValueError(f"test {test!r}: choose 'bs' (bootstrap) or 'ar' (randomisation)")
     if samples < 1:
         raise ValueError(f"samples {samples}: must be >= 1")
-    inputs = [_bleu_inputs(records, tokenized, cased) for _, records in systems]
     named: list[tuple[str, Sequence[str]]] = [
-        (name, hyps) for (name, _), (_, hyps, _) in zip(systems, inputs, strict=True)]
-    metric_fn, _, streams = inputs[0]
+        (name, _scored_hypotheses(records, tokenized, cased)) for name, records in systems]
+    metric_fn, streams = _bleu_metric_and_refs(systems[0][1], named[0][1], tokenized, cased)
     paired = PairedTest(named, {"BLEU": metric_fn}, streams, test_type=test,
                         n_samples=samples, n_ar_confidence=samples if test == "ar" else -1)
     signatures, scores = paired()
