@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
@@ -53,9 +52,9 @@ class SharedTfds:
     """One tfds ``data_dir`` for the whole test session, every xdist process included.
 
     The real datasets (the built-in CMUdict, g014b2b, Multi30k) take 10-25 s each to
-    prepare; ``prepare(name, manual_dir)`` prepares one at most once a session, under a
-    lock of its own, and returns its builder. Tests of bad or partial files prepare
-    into their own ``tmp_path`` instead.
+    prepare; ``prepare(name, manual_dir)`` prepares one at most once a session (the
+    other processes wait on ``prepare_builder``'s lock) and returns its builder. Tests of
+    bad or partial files prepare into their own ``tmp_path`` instead.
     """
 
     def __init__(self, root: Path):
@@ -64,9 +63,8 @@ class SharedTfds:
     def prepare(self, name: str, manual_dir: str | Path | None = None):
         from seq2seq_jax.data.sources import prepare_builder
 
-        with open(self.root / f"{name.replace('/', '_')}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            return prepare_builder(name, data_dir=self.root, manual_dir=manual_dir)
+        # prepare_builder's own lock makes the other xdist processes wait, then reuse it.
+        return prepare_builder(name, data_dir=self.root, manual_dir=manual_dir)
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import tensorflow_datasets as tfds
 
+from seq2seq_jax.data import sources
 from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import iter_pairs
 from seq2seq_jax.data.multi30k import SPLIT_STEMS, file_name
@@ -103,3 +108,81 @@ def test_plain_tfds_data_source_works_without_tensorflow(tmp_path):
         download_and_prepare_kwargs={
             "download_config": tfds.download.DownloadConfig(manual_dir=manual)})
     assert list(iter_pairs(source)) == [("hello world", "hallo welt"), ("thanks", "danke")]
+
+
+def _lock_path(data_dir: Path, name: str = "multi30k/de_en_raw") -> Path:
+    base, _, config = name.partition("/")
+    return data_dir / base / config / sources.PREPARE_LOCK
+
+
+def _locked_elsewhere(path: Path) -> bool:
+    """Whether another open file description holds an exclusive flock on ``path``."""
+    if not path.exists():
+        return False
+    with open(path, "a") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return False
+
+
+def test_preparation_holds_the_lock_and_reuse_does_not_take_it(tmp_path, monkeypatch):
+    manual = fake_multi30k(tmp_path / "m30k")
+    data_dir = tmp_path / "d"
+    seen = []
+    prepare = tfds.core.GeneratorBasedBuilder.download_and_prepare
+
+    def spy(self, *args, **kwargs):
+        seen.append(_locked_elsewhere(_lock_path(data_dir)))
+        return prepare(self, *args, **kwargs)
+
+    monkeypatch.setattr(tfds.core.GeneratorBasedBuilder, "download_and_prepare", spy)
+    sources.prepare_builder("multi30k/de_en_raw", data_dir=data_dir, manual_dir=manual)
+    assert seen == [True]  # prepared under the lock
+    assert not _locked_elsewhere(_lock_path(data_dir))  # and released after
+    # Prepared data is reused without the lock: a read-only data_dir keeps working.
+    _lock_path(data_dir).unlink()
+    sources.prepare_builder("multi30k/de_en_raw", data_dir=data_dir)
+    assert seen == [True, False]
+    assert not _lock_path(data_dir).exists()
+
+
+def _waiting_for_flock(pid: int) -> bool:
+    """Whether process ``pid`` is blocked on a flock (Linux: '->' lines of /proc/locks)."""
+    lines = Path("/proc/locks").read_text().splitlines()
+    return any("->" in line and "FLOCK" in line and f" {pid} " in line for line in lines)
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks")
+def test_a_run_waiting_on_another_preparation_reads_its_data(tmp_path):
+    """Two runs started together on a fresh machine: the second waits on the lock while
+    the first prepares, then reads the prepared splits instead of failing (tfds raises
+    FileExistsError, or finds no splits, without the lock)."""
+    manual = fake_multi30k(tmp_path / "m30k")
+    data_dir = tmp_path / "d"
+    lock_path = _lock_path(data_dir)
+    lock_path.parent.mkdir(parents=True)
+    script = ("import sys\n"
+              "from seq2seq_jax.data.examples import iter_pairs\n"
+              "from seq2seq_jax.data.sources import load_split\n"
+              "pairs = iter_pairs(load_split('multi30k/de_en_raw', 'test', "
+              "data_dir=sys.argv[1], manual_dir=sys.argv[2]))\n"
+              "print(sorted(pairs))\n")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # "the first run", preparing
+        second = subprocess.Popen([sys.executable, "-c", script, str(data_dir), str(manual)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not _waiting_for_flock(second.pid):
+            assert second.poll() is None, second.communicate()
+            assert time.monotonic() < deadline, "the second run never waited on the lock"
+            time.sleep(0.1)
+        assert not (data_dir / "multi30k" / "de_en_raw" / "1.0.0").exists()
+        builder = sources.BUILDERS["multi30k"](config="de_en_raw", data_dir=data_dir)
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual))
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert out.strip() == str(sorted([("danke", "thanks"), ("hallo welt", "hello world")]))

@@ -22,11 +22,15 @@ datasets. tfds slicing ("train[:1000]") works for the tfds-backed names.
 Prepared data: the local builders are tfds builders and are prepared on first use into
 `data_dir` as ArrayRecord files (`<data_dir>/<builder>/<config>/<version>/`); later
 calls only read. `data_dir=None` means tfds's default, `$TFDS_DATA_DIR` or
-`~/tensorflow_datasets`. Nothing here needs TensorFlow.
+`~/tensorflow_datasets`. Preparation holds an exclusive file lock
+(`.prepare.lock`, next to the version folders), so runs started together on a fresh
+machine prepare a dataset once: the others wait, then read it. Nothing here needs
+TensorFlow.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,7 @@ BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
 _HOW_TO_GET = {"cmudict_g014b2b": g014b2b.HOW_TO_GET, "multi30k": multi30k.HOW_TO_GET}
 _TAKES_SKIP = ("cmudict_g014b2b", "multi30k")
 _SPLIT_ALIASES = (("dev", "validation", "val"),)
+PREPARE_LOCK = ".prepare.lock"  # next to the version folders of the prepared data
 
 
 def dataset_names() -> list[str]:
@@ -118,7 +123,9 @@ def prepare_builder(
         when the dataset is prepared; prepared data is reused as it is.
 
     Returns:
-      A prepared builder; read it with `builder.as_data_source(split)`.
+      A prepared builder; read it with `builder.as_data_source(split)`. Processes that
+      prepare the same dataset together take turns on a file lock: one prepares, the
+      others then reuse its data.
 
     Raises:
       DataError: unknown name, missing directory or file, malformed lines.
@@ -138,9 +145,20 @@ def prepare_builder(
         kwargs["config"] = config
     if base in _TAKES_SKIP:
         kwargs["skip_bad_lines"] = skip_bad_lines
+    download_config = tfds.download.DownloadConfig(manual_dir=manual_dir,
+                                                   try_download_gcs=False)
     builder = cls(**kwargs)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, try_download_gcs=False))
+    if Path(builder.data_dir).is_dir():  # prepared (tfds renames it into place when done)
+        builder.download_and_prepare(download_config=download_config)  # reuses it
+        return builder
+    lock_path = Path(builder.data_dir).parent / PREPARE_LOCK
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released on close, or when the process dies
+        # Built again under the lock: a builder made before another process finished
+        # preparing does not see the prepared data's splits.
+        builder = cls(**kwargs)
+        builder.download_and_prepare(download_config=download_config)
     return builder
 
 
