@@ -148,11 +148,12 @@ def prepare_builder(
     download_config = tfds.download.DownloadConfig(manual_dir=manual_dir,
                                                    try_download_gcs=False)
     builder = cls(**kwargs)
-    if Path(builder.data_dir).is_dir():  # prepared (tfds renames it into place when done)
+    version_dir = Path(builder.data_dir)
+    if version_dir.is_dir():  # prepared (tfds renames it into place when done)
         builder.download_and_prepare(download_config=download_config)  # reuses it
         return builder
-    lock_path = Path(builder.data_dir).parent / PREPARE_LOCK
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    version_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = version_dir.parent / PREPARE_LOCK
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released on close, or when the process dies
         # Built again under the lock: a builder made before another process finished
