@@ -2,6 +2,7 @@
 
     python scripts/results.py g014b2b [--train] [--runs runs] [--out docs/results]
     python scripts/results.py all --beam 5 --models bahdanau,transformer
+    python scripts/results.py multi30k_en_fr --beam 5 --keep-decodes docs/results/decodes
 
 EXPERIMENT: g2p, g014b2b, multi30k, synthetic_reverse or all. See seq2seq_jax/results.py
 for what is read and written.
@@ -14,7 +15,7 @@ import logging
 import shlex
 import sys
 
-from seq2seq_jax import results
+from seq2seq_jax import keep, results
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -35,6 +36,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ensemble", action="append", default=[], metavar="M1,M2[,...]",
                    help="also score these models as one ensemble (mean next-token "
                         "probabilities); repeat for more ensembles")
+    p.add_argument("--keep-decodes", default="", metavar="DIR",
+                   help="also copy each scored row's decoded records, summary, training log, "
+                        "config and hardware to DIR/<experiment>/<model>/ (the tables' "
+                        "evidence, kept when the workdirs are gone; see seq2seq_jax/keep.py)")
     p.add_argument("--into", default="RESULTS.md",
                    help="also fill this file's BEGIN/END section of each experiment "
                         "('' for none)")
@@ -61,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             ensembles=[[m for m in e.split(",") if m] for e in args.ensemble])
         for r in rows:
             print(f"{name} {r.model}: {r.status}", file=sys.stderr)
+        if args.keep_decodes:
+            kept = keep.keep_rows(name, [(r.workdir, r.analysis) for r in rows],
+                                  args.keep_decodes)
+            print(f"{name}: {len(kept)} files kept (new or changed) under "
+                  f"{args.keep_decodes}/{name}/", file=sys.stderr)
     return 0
 
 

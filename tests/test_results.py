@@ -10,7 +10,7 @@ import pytest
 from scripts_loader import load_script
 from test_analysis import LONGER, tiny_workdir
 
-from seq2seq_jax import analysis, results, results_markdown
+from seq2seq_jax import analysis, keep, results, results_markdown, significance
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.lock import WorkdirLock
 
@@ -203,6 +203,20 @@ def test_an_ensemble_gets_its_own_row_and_line(runs, tmp_path):
     assert "bahdanau best 1; rnn best 1" in row and "greedy_ens-bahdanau+rnn" in row
 
 
+def test_kept_decodes_of_a_table_are_read_back_for_significance_tests(runs, tmp_path):
+    rows = results.run_experiment(TINY, runs, tmp_path / "out", into=None)
+    kept = tmp_path / "kept"
+    written = keep.keep_rows(TINY.name, [(r.workdir, r.analysis) for r in rows], kept)
+    assert written and all(p.is_relative_to(kept / "tiny" / "bahdanau") for p in written)
+    shutil.rmtree(runs)  # the workdirs go; the kept records still back the row
+    records = significance.load_system(kept, "tiny", "bahdanau", decode="greedy")
+    bahdanau = rows[1].analysis
+    assert bahdanau is not None and len(records) == bahdanau["examples"]
+    summary = json.loads((kept / "tiny" / "bahdanau" / "analysis" / "test_greedy.json")
+                         .read_text())
+    assert summary["metrics"] == bahdanau["metrics"]
+
+
 def test_train_resumes_a_finished_run_and_records_the_machine(runs):
     directory = runs / "tiny" / "bahdanau"
     before = (directory / "metrics.jsonl").read_text()
@@ -234,8 +248,11 @@ def test_script_runs_an_experiment_without_workdirs(tmp_path, capsys):
     script = load_script("results")
     out = tmp_path / "out"
     assert script.main(["synthetic_reverse", "--runs", str(tmp_path / "runs"), "--out", str(out),
-                        "--models", "rnn,luong", "--into", ""]) == 0
-    assert "synthetic_reverse luong: not trained" in capsys.readouterr().err
+                        "--models", "rnn,luong", "--into", "",
+                        "--keep-decodes", str(tmp_path / "kept")]) == 0
+    err = capsys.readouterr().err
+    assert "synthetic_reverse luong: not trained" in err
+    assert "synthetic_reverse: 0 files kept" in err and not (tmp_path / "kept").exists()
     text = (out / "synthetic_reverse.md").read_text()
     assert "python scripts/results.py synthetic_reverse --runs" in text
     assert "| rnn |" in text and "| luong |" in text and "| bahdanau |" not in text
