@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -37,6 +35,7 @@ import numpy as np
 from seq2seq_jax import checkpoint, evaluate, pipeline, workdir
 from seq2seq_jax.data import sources
 from seq2seq_jax.files import write_atomic
+from seq2seq_jax.host import host_description  # re-exported: results use it
 from seq2seq_jax.records import (  # re-exported: the analysis API in one place
     UNITS,
     Record,
@@ -53,30 +52,6 @@ ANALYSIS_DIR = "analysis"
 
 
 # ---------------------------------------------------------------- decoding
-
-
-def host_description() -> str:
-    """CPU model, core count and JAX backend of this machine, for result tables."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    dev = jax.devices()[0]
-    backend = (f"JAX {dev.platform}" if dev.platform == "cpu"
-               else f"JAX {dev.platform} ({dev.device_kind})")
-    cores = usable_cores()
-    return f"{cpu}, {cores} CPU core{'' if cores == 1 else 's'}, {backend}"
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (``taskset`` narrows them), not all the machine's."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def set_options(config: ml_collections.ConfigDict, options: Mapping[str, Any]) -> None:

@@ -26,7 +26,6 @@ import argparse
 import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -37,7 +36,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax import bench_report
+from seq2seq_jax import bench_report, host
 from seq2seq_jax import bench_variants as bv
 
 COLUMNS = ("variant", "device", "dtype", "batch", "length", "width", "mode", "median_ms",
@@ -92,17 +91,11 @@ def platform_name() -> str:
 
 
 def device_name() -> str:
-    """The accelerator's kind, or the CPU's model name from /proc/cpuinfo."""
+    """The accelerator's kind, or the CPU's model name and the cores this process may use."""
     dev = jax.devices()[0]
     if dev.platform != "cpu":
         return str(dev.device_kind)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"cpu: {line.split(':', 1)[1].strip()} x{os.cpu_count()}"
-    except OSError:
-        pass
-    return f"cpu: {platform.processor() or platform.machine()} x{os.cpu_count()}"
+    return f"cpu: {host.cpu_model()} x{host.usable_cores()}"
 
 
 def prepare(job: bv.Job) -> Prepared:
@@ -285,6 +278,7 @@ def env_info(sw: Sweep, peaks: list[float], wall_s: float, argv: Sequence[str]) 
     """Device, library versions and the thread settings the numbers depend on."""
     info: dict[str, Any] = {
         "device": device_name(), "platform": platform_name(), "cpu_count": os.cpu_count(),
+        "usable_cores": host.usable_cores(),
         "python": sys.version.split()[0],
         "versions": {name: _version(name) for name in ("jax", "jaxlib", "flax", "numpy",
                                                        "torch", "seq2seq_jax")},

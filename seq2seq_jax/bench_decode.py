@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import decode, models
+from seq2seq_jax import decode, host, models
 from seq2seq_jax.model_config import EOS_ID, PAD_ID
 
 DATA = Path("/work/shared/data/cmudict_g014b2b")
@@ -206,7 +206,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:
     return {"jax": jax.__version__, "device": str(jax.devices()[0]),
-            "cpus": os.cpu_count(), "platform": platform.platform(),
+            "cpus": host.usable_cores(), "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
             "python": sys.version.split()[0], "batch": args.batch, "max_len": args.max_len,
             "steps": args.steps, "cell": args.cell,
             "weights": "untrained (random); EOS never chosen, so each batch decodes exactly "

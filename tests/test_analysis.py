@@ -7,10 +7,12 @@ import json
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
+import jax
 import pytest
 
-from seq2seq_jax import analysis, commands, evaluate, metrics
+from seq2seq_jax import analysis, bench, bench_decode, commands, evaluate, host, metrics
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.analysis import Record
 
@@ -70,12 +72,16 @@ def _recs(rows) -> list[Record]:
 # ---------------------------------------------------------------- fixed strings
 
 
-@pytest.mark.skipif(not hasattr(analysis.os, "sched_getaffinity"), reason="no CPU affinity")
+@pytest.mark.skipif(not hasattr(host.os, "sched_getaffinity"), reason="no CPU affinity")
 def test_host_description_counts_the_cores_taskset_allows(monkeypatch):
-    monkeypatch.setattr(analysis.os, "sched_getaffinity", lambda pid: {3})
+    monkeypatch.setattr(host.os, "sched_getaffinity", lambda pid: {3})
     assert ", 1 CPU core, JAX " in analysis.host_description()
-    monkeypatch.setattr(analysis.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(host.os, "sched_getaffinity", lambda pid: {0, 1, 2})
     assert ", 3 CPU cores, JAX " in analysis.host_description()
+    if jax.devices()[0].platform == "cpu":  # the benchmarks name the same cores
+        assert bench.device_name().endswith(" x3")
+        args = SimpleNamespace(batch=1, max_len=1, steps="cap", cell="lstm")
+        assert bench_decode.environment(args)["cpus"] == 3
 
 
 def test_source_length_counts_task_units():

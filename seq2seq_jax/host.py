@@ -1,0 +1,41 @@
+"""The machine a number was measured on: CPU model, the cores this process may use, backend.
+
+Result tables, benchmarks and decode timings all describe their machine through
+these, so a run pinned with ``taskset -c 0`` on a 2-core machine says "1 CPU core"
+everywhere rather than the machine's total.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import jax
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (``taskset`` narrows them), not all the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def host_description() -> str:
+    """CPU model, usable core count and JAX backend, for result tables."""
+    dev = jax.devices()[0]
+    backend = (f"JAX {dev.platform}" if dev.platform == "cpu"
+               else f"JAX {dev.platform} ({dev.device_kind})")
+    cores = usable_cores()
+    return f"{cpu_model()}, {cores} CPU core{'' if cores == 1 else 's'}, {backend}"
