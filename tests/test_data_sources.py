@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tensorflow_datasets as tfds
 
-from seq2seq_jax.data import sources
+from seq2seq_jax.data import preparing, sources
 from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import iter_pairs
 from seq2seq_jax.data.multi30k import SPLIT_STEMS, file_name
@@ -112,7 +112,7 @@ def test_plain_tfds_data_source_works_without_tensorflow(tmp_path):
 
 def _lock_path(data_dir: Path, name: str = "multi30k/de_en_raw") -> Path:
     base, _, config = name.partition("/")
-    return data_dir / base / config / sources.PREPARE_LOCK
+    return data_dir / base / config / preparing.PREPARE_LOCK
 
 
 def _locked_elsewhere(path: Path) -> bool:

@@ -9,18 +9,21 @@ two text features in the order the builder lists them (sorted by name for a
 text features to choose from. The original features are kept beside source / target.
 
 Preparing a catalog dataset runs its own download code, which needs internet and, for
-some older builders, TensorFlow; the reading side never does.
+some older builders, TensorFlow; the reading side never does. Runs that prepare the
+same dataset together take turns (`preparing`), as for the local datasets.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import tensorflow_datasets as tfds
 
 from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import Example, decode_value, read_all
+from seq2seq_jax.data.preparing import preparing
 
 
 def text_features(builder: Any) -> list[str]:
@@ -108,7 +111,11 @@ def load_catalog(
     except tfds.core.registered.DatasetNotFoundError as e:
         raise DataError(f"tfds has no dataset {name!r}: {e}") from e
     src, tgt = choose_keys(builder, source_key, target_key)
-    data_source = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
+    if download and not Path(builder.data_dir).is_dir():  # to be prepared: one at a time
+        with preparing(builder.data_dir):
+            data_source = tfds.data_source(name, split=split, data_dir=data_dir, download=True)
+    else:
+        data_source = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
     examples = read_all(data_source)
     for example in examples:
         source, target = decode_value(example[src]), decode_value(example[tgt])

@@ -30,7 +30,6 @@ TensorFlow.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from seq2seq_jax.data.catalog import load_catalog
 from seq2seq_jax.data.cmudict_g2p import CmudictG2p
 from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import Example, read_split
+from seq2seq_jax.data.preparing import preparing
 from seq2seq_jax.data.synthetic import TASKS, SyntheticSpec, make_split
 
 PathLike = str | os.PathLike[str]
@@ -54,7 +54,6 @@ BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
 _HOW_TO_GET = {"cmudict_g014b2b": g014b2b.HOW_TO_GET, "multi30k": multi30k.HOW_TO_GET}
 _TAKES_SKIP = ("cmudict_g014b2b", "multi30k")
 _SPLIT_ALIASES = (("dev", "validation", "val"),)
-PREPARE_LOCK = ".prepare.lock"  # next to the version folders of the prepared data
 
 
 def dataset_names() -> list[str]:
@@ -152,15 +151,13 @@ def prepare_builder(
     if version_dir.is_dir():  # prepared (tfds renames it into place when done)
         builder.download_and_prepare(download_config=download_config)  # reuses it
         return builder
-    version_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = version_dir.parent / PREPARE_LOCK
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released on close, or when the process dies
+    with preparing(version_dir):
         # Built again under the lock: a builder made before another process finished
         # preparing does not see the prepared data's splits.
         builder = cls(**kwargs)
         builder.download_and_prepare(download_config=download_config)
     return builder
+
 
 
 def load_split(
