@@ -205,7 +205,9 @@ def analysis_paths(directory: str | Path, split: str, decode: str,
     return base / f"{name}.jsonl", base / f"{name}.json"
 
 
-_DECODE_FACTS = ("checkpoint", "step", "decode_seconds", "truncated_sources", "hardware",
+# In the order a fresh decode writes them, so a summary re-scored from stored records
+# comes out byte for byte the same when the scores are.
+_DECODE_FACTS = ("decode_seconds", "truncated_sources", "hardware", "checkpoint", "step",
                  "params", "attention", "decoded_at")
 
 

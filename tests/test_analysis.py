@@ -223,6 +223,10 @@ def test_analyze_synthetic_workdir(synthetic_wd):
 
 def test_analyze_reuses_stored_records_until_asked(synthetic_wd, monkeypatch):
     first = analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER)
+    summary = next((synthetic_wd / "analysis").glob("test_*.json"))
+    written = summary.read_bytes()
+    analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER)
+    assert summary.read_bytes() == written  # re-scored, byte for byte (kept copies stay)
     calls = []
     real = analysis.decode_records
 
