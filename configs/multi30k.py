@@ -26,7 +26,8 @@ luong 1 h 23 min (35.76), bahdanau 1 h 22 min (25.92), the no-attention LSTM
 bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 min
 (39.89), transformer 2 h 13 min (39.18; 39.67 with --average 3); en_fr: luong
 1 h 01 min (51.64), transformer 2 h 24 min (57.12; 58.14 with --average 3),
-bahdanau_query_input 1 h 12 min (56.01), bahdanau 1 h 11 min (34.53);
+bahdanau_query_input 1 h 12 min (56.01), bahdanau 1 h 11 min (34.53),
+rnn 1 h 22 min (8.43);
 bahdanau_query_input (en_de) 1 h 15 min (34.60); luong_concat (en_de)
 35.11; the three LSTM + attention models luong, luong_concat and bahdanau_query_input
 as an ensemble 36.99. Dev evaluations during
