@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq_jax import keep
+from seq2seq_jax import keep, significance
 
 
 def _workdir(root: Path, name: str = "luong", decode: str = "beam5") -> Path:
@@ -72,8 +72,7 @@ def test_an_ensemble_row_keeps_its_records_under_its_first_member(tmp_path):
     decode = "beam5_ens-luong+transformer"
     wd = _workdir(tmp_path, decode=decode)
     keep.keep_rows("multi30k", [(wd, _summary(decode))], tmp_path / "kept")
-    from seq2seq_jax import significance  # reads the kept folder as it reads the runs
-
+    # significance reads the kept folder as it reads the runs
     path = significance.records_path(tmp_path / "kept", "multi30k", "luong+transformer",
                                      "test", "beam5")
     assert path.read_text() == '{"hyp": "a"}\n'

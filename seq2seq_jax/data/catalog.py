@@ -15,6 +15,7 @@ same dataset together take turns (`preparing`), as for the local datasets.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -111,10 +112,8 @@ def load_catalog(
     except tfds.core.registered.DatasetNotFoundError as e:
         raise DataError(f"tfds has no dataset {name!r}: {e}") from e
     src, tgt = choose_keys(builder, source_key, target_key)
-    if download and not Path(builder.data_dir).is_dir():  # to be prepared: one at a time
-        with preparing(builder.data_dir):
-            data_source = tfds.data_source(name, split=split, data_dir=data_dir, download=True)
-    else:
+    to_prepare = download and not Path(builder.data_dir).is_dir()  # one process at a time
+    with preparing(builder.data_dir) if to_prepare else contextlib.nullcontext():
         data_source = tfds.data_source(name, split=split, data_dir=data_dir, download=download)
     examples = read_all(data_source)
     for example in examples:

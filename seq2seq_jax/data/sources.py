@@ -159,7 +159,6 @@ def prepare_builder(
     return builder
 
 
-
 def load_split(
     name: str,
     split: str,
