@@ -3,6 +3,7 @@
     python scripts/significance.py multi30k --baseline luong \
         --systems luong_concat,bahdanau_query_input,luong+luong_concat+bahdanau_query_input
     python scripts/significance.py g014b2b --baseline bahdanau --systems rnn,rnn+bahdanau
+    python scripts/significance.py multi30k --baseline luong_long   # its interval alone
 
 Reads ``runs/<experiment>/<model>/analysis/<split>_<decode>.jsonl`` as
 ``scripts/results.py`` wrote it (an ensemble "a+b" from a's workdir), so run that first.
@@ -27,7 +28,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("experiment", choices=[e for e in results.EXPERIMENTS
                                           if not e.startswith("synthetic")])
     p.add_argument("--baseline", required=True, help="model or ensemble (a+b) compared against")
-    p.add_argument("--systems", required=True, help="comma-separated models or ensembles")
+    p.add_argument("--systems", default="", help="comma-separated models or ensembles "
+                   "compared with the baseline; none: the baseline's score and interval alone")
     p.add_argument("--runs", default="runs", help="holds <experiment>/<model>/ workdirs")
     p.add_argument("--split", default="test")
     p.add_argument("--decode", default="beam5", help="decode tag of the stored records: "
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
     exp = results.EXPERIMENTS[args.experiment]
-    names = [args.baseline, *[s for s in args.systems.split(",") if s]]
+    # each system once, the baseline first (listing it again would only repeat its row)
+    names = list(dict.fromkeys([args.baseline, *[s for s in args.systems.split(",") if s]]))
     for name in names:
         unknown = [m for m in name.split("+") if m not in exp.args]
         if unknown:

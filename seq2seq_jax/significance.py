@@ -47,10 +47,11 @@ def check_aligned(systems: Sequence[tuple[str, Sequence[Record]]]) -> None:
     """Every system must have decoded the same examples, in the same order.
 
     Raises:
-      ValueError: naming the first system and example that differ from the first system.
+      ValueError: no system, or naming the first system and example that differ from
+        the first system.
     """
-    if len(systems) < 2:
-        raise ValueError(f"a paired test needs two or more systems, got {len(systems)}")
+    if not systems:
+        raise ValueError("no system to score: name a baseline")
     base_name, base = systems[0]
     for name, records in systems[1:]:
         if len(records) != len(base):
@@ -92,7 +93,7 @@ def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: b
 
     Args:
       systems: ``(name, records)`` pairs, baseline first, records aligned
-        (``check_aligned``).
+        (``check_aligned``); the baseline alone gives its score and interval.
       tokenized: the records hold lowercased tokenised text (Multi30k ``_tok`` data),
         scored with ``metrics.tok_bleu``; otherwise raw text, scored with sacreBLEU's
         default (cased) BLEU.
@@ -114,12 +115,14 @@ def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: b
     named: list[tuple[str, Sequence[str]]] = [
         (name, _scored_hypotheses(records, tokenized, cased)) for name, records in systems]
     metric_fn, streams = _bleu_metric_and_refs(systems[0][1], named[0][1], tokenized, cased)
-    paired = PairedTest(named, {"BLEU": metric_fn}, streams, test_type=test,
+    alone = len(named) == 1  # sacreBLEU's test needs a second system: the baseline again
+    paired = PairedTest(named * 2 if alone else named, {"BLEU": metric_fn}, streams,
+                        test_type=test,
                         n_samples=samples, n_ar_confidence=samples if test == "ar" else -1)
     signatures, scores = paired()
     metric = next(k for k in scores if k != "System")
     rows = []
-    for (name, hyps), result in zip(named, scores[metric], strict=True):
+    for (name, hyps), result in zip(named, scores[metric][:len(named)], strict=True):
         assert not isinstance(result, str)
         mean = result.mean if result.mean is not None else result.score
         ci = result.ci if result.ci is not None else float("nan")

@@ -51,6 +51,18 @@ def test_bleu_scores_are_the_tables_and_a_near_copy_is_not_significant():
         assert r.low <= r.score <= r.high
 
 
+def test_the_baseline_alone_gets_one_row_with_the_interval_it_has_beside_others():
+    refs = _sentences(80, 0)
+    base = _records(_degrade(refs, 2), refs)
+    other = _records(_degrade(refs, 5), refs)
+    (alone,), _ = significance.paired_bleu([("base", base)], samples=200)
+    paired, _ = significance.paired_bleu([("base", base), ("other", other)], samples=200)
+    assert alone == paired[0] and alone.p_value is None
+    assert alone.low < alone.score < alone.high
+    (wer,) = significance.paired_wer([("base", base)])
+    assert wer.p_value is None and wer.wins is None
+
+
 @pytest.mark.parametrize("test", ["bs", "ar"])
 def test_a_clearly_better_system_gets_a_small_p_value(test):
     refs = _sentences(120, 1)
@@ -110,8 +122,8 @@ def test_spacing_of_phonemes_does_not_count_as_an_error():
 
 def test_systems_must_share_the_test_set():
     a = _records(["x y"], ["x y"], sources=["one"])
-    with pytest.raises(ValueError, match="two or more systems"):
-        significance.paired_bleu([("a", a)])
+    with pytest.raises(ValueError, match="no system to score"):
+        significance.paired_bleu([])
     with pytest.raises(ValueError, match=r"b example 0 .*'two'.* not the same test set"):
         significance.paired_wer([("a", a), ("b", _records(["x y"], ["x y"], sources=["two"]))])
     with pytest.raises(ValueError, match="b has 2 examples, a 1"):
@@ -146,6 +158,12 @@ def test_script_writes_a_g2p_table_and_names_what_is_missing(tmp_path, capsys):
     assert capsys.readouterr().out == text + "\n"
     assert "| bahdanau | 33.33 |" in text and "| rnn | 66.67 |" in text
     assert "| 0 | 10 |" in text  # rnn gets no word the baseline misses, misses 10 it gets
+    for systems in ([], ["--systems", "bahdanau"]):  # the baseline alone: its row once
+        assert _script().main(["g014b2b", "--runs", str(tmp_path), "--baseline", "bahdanau",
+                               *systems]) == 0
+        rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+        # the same row as beside rnn, without the word-count columns no comparison fills
+        assert rows[1:] == [text.splitlines()[-2].removesuffix(" | |")]
     with pytest.raises(SystemExit, match=r"ens-rnn\+luong.jsonl: no stored decode"):
         _script().main(["g014b2b", "--runs", str(tmp_path), "--baseline", "bahdanau",
                         "--systems", "rnn+luong"])
