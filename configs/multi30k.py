@@ -5,7 +5,9 @@
 
 MODEL: rnn, bahdanau (default), luong, transformer, luong_long (Luong trained
 twice as long, 8,000 steps, from another seed: a longer run and, with luong, a
-two-model ensemble: `seq2seq-jax eval --ensemble`); two variants that locate
+two-model ensemble: `seq2seq-jax eval --ensemble`), luong_long_seed2 (the same
+from a third seed) and bahdanau_query_input_long (6,000 steps, seed 1), members
+of an ensemble of long-trained LSTMs; two variants that locate
 the Bahdanau-Luong gap: bahdanau_query_input (Bahdanau whose scoring network
 also reads the previous output token, model.query_input) and luong_concat
 (Luong's decoder with Bahdanau's additive score); MODEL,PAIR picks the
@@ -51,12 +53,15 @@ MODELS = {
                     "enc_layers": 4, "dec_layers": 4, "dropout": 0.1, "max_len": 128,
                     "share_embeddings": True},
 }
-MODELS["luong_long"] = MODELS["luong"]
+MODELS["luong_long"] = MODELS["luong_long_seed2"] = MODELS["luong"]
 MODELS["bahdanau_query_input"] = {**MODELS["bahdanau"], "query_input": True}
+MODELS["bahdanau_query_input_long"] = MODELS["bahdanau_query_input"]
 MODELS["luong_concat"] = {**MODELS["luong"], "luong_score": "concat"}
 PAIRS = ("en_de", "de_en", "en_fr", "fr_en")
 STEPS = {"rnn": 4000, "bahdanau": 4000, "bahdanau_query_input": 4000, "luong": 4000,
-         "luong_concat": 4000, "luong_long": 8000, "transformer": 8000}
+         "luong_concat": 4000, "luong_long": 8000, "luong_long_seed2": 8000,
+         "bahdanau_query_input_long": 6000, "transformer": 8000}
+SEEDS = {"luong_long": 1, "luong_long_seed2": 2, "bahdanau_query_input_long": 1}
 
 
 def get_config(arg: str = "bahdanau"):
@@ -83,6 +88,5 @@ def get_config(arg: str = "bahdanau"):
                    schedule="rsqrt" if transformer else "cosine",
                    eval_max_examples=500, label_smoothing=0.1)
     c.decode.update(method="greedy", beam_size=5, alpha=0.6, max_len=100)
-    if arg == "luong_long":
-        c.seed = 1
+    c.seed = SEEDS.get(arg, c.seed)
     return c

@@ -17,7 +17,8 @@ CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None)
 CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
                                        "bahdanau_query_input")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
-                                        "bahdanau_query_input", "luong_concat")]
+                                        "bahdanau_query_input", "luong_concat",
+                                        "luong_long_seed2", "bahdanau_query_input_long")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -77,6 +78,15 @@ def test_multi30k_luong_long_is_luong_longer_from_another_seed():
     assert long.model.to_dict() == base.model.to_dict()
     assert (long.train.num_steps, long.seed) == (2 * base.train.num_steps, 1)
     assert long.data.name == "multi30k/en_fr_tok" and base.seed == 0
+    # the ensemble's members: the same long run from a third seed, and the
+    # token-in-query Bahdanau one and a half times as long
+    seed2 = mod.get_config("luong_long_seed2")
+    assert (seed2.model.to_dict(), seed2.train.to_dict(), seed2.seed) == (
+        long.model.to_dict(), long.train.to_dict(), 2)
+    bqi, bqi_long = mod.get_config("bahdanau_query_input"), mod.get_config(
+        "bahdanau_query_input_long")
+    assert bqi_long.model.to_dict() == bqi.model.to_dict() and bqi_long.seed == 1
+    assert bqi_long.train.num_steps == 6000 == 1.5 * bqi.train.num_steps
 
 
 def test_multi30k_bahdanau_query_input_differs_from_bahdanau_in_the_query_alone():
