@@ -15,18 +15,18 @@ import logging
 import shlex
 import sys
 
-from seq2seq_jax import keep, results
+from seq2seq_jax import experiments, keep, results
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=[*results.EXPERIMENTS, "all"])
+    p.add_argument("experiment", choices=[*experiments.EXPERIMENTS, "all"])
     p.add_argument("--train", action="store_true", help="train or resume each model first")
     p.add_argument("--runs", default="runs", help="holds <experiment>/<model>/ workdirs")
     p.add_argument("--out", default="docs/results", help="markdown fragments and PNGs")
     p.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy); "
                    "default: each workdir config's decoding")
-    p.add_argument("--models", default=",".join(results.MODELS),
+    p.add_argument("--models", default=",".join(experiments.MODELS),
                    help="comma-separated, in table order")
     p.add_argument("--limit", type=int, default=0, help="first N test examples only")
     p.add_argument("--redecode", action="store_true", help="ignore stored decodes")
@@ -54,13 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow_datasets as tfds
 
     tfds.disable_progress_bar()
-    names = list(results.EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    names = list(experiments.EXPERIMENTS) if args.experiment == "all" else [args.experiment]
     models = [m for m in args.models.split(",") if m]
     for name in names:
-        rest = [a for a in argv if a not in ("all", *results.EXPERIMENTS)]
+        rest = [a for a in argv if a not in ("all", *experiments.EXPERIMENTS)]
         command = shlex.join(["python", "scripts/results.py", name, *rest])
         rows = results.run_experiment(
-            results.EXPERIMENTS[name], args.runs, args.out, train=args.train, beam=args.beam,
+            experiments.EXPERIMENTS[name], args.runs, args.out, train=args.train, beam=args.beam,
             models=models, limit=args.limit, redecode=args.redecode, command=command,
             into=args.into or None, average=args.average,
             ensembles=[[m for m in e.split(",") if m] for e in args.ensemble])

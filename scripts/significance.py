@@ -18,14 +18,14 @@ import argparse
 import shlex
 import sys
 
-from seq2seq_jax import pipeline, results, significance
+from seq2seq_jax import experiments, pipeline, significance
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.records import is_tokenized
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=[e for e in results.EXPERIMENTS
+    p.add_argument("experiment", choices=[e for e in experiments.EXPERIMENTS
                                           if not e.startswith("synthetic")])
     p.add_argument("--baseline", required=True, help="model or ensemble (a+b) compared against")
     p.add_argument("--systems", default="", help="comma-separated models or ensembles "
@@ -47,7 +47,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    exp = results.EXPERIMENTS[args.experiment]
+    exp = experiments.EXPERIMENTS[args.experiment]
     # each system once, the baseline first (listing it again would only repeat its row)
     names = list(dict.fromkeys([args.baseline, *[s for s in args.systems.split(",") if s]]))
     for name in names:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 args.decode)) for n in names]
     except FileNotFoundError as e:
         raise SystemExit(str(e)) from None
-    data_name = results.load_config(exp, args.baseline.split("+")[0]).data.name
+    data_name = experiments.load_config(exp, args.baseline.split("+")[0]).data.name
     command = shlex.join(["python", "scripts/significance.py", *argv])
     if pipeline.task_kind(data_name) == "g2p":
         rows = significance.paired_wer(systems)

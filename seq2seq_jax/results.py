@@ -2,11 +2,11 @@
 
   python scripts/results.py EXPERIMENT [--train] [--runs runs] [--out docs/results]
 
-For each model of an experiment (``EXPERIMENTS``: g2p, g014b2b, multi30k (en-de),
-multi30k_de_en, multi30k_en_fr, synthetic_reverse; models rnn, bahdanau, luong,
-transformer) the workdir ``<runs>/<experiment>/<model>/`` is trained or
-resumed (``train=True``, the same code as ``seq2seq-jax train``), its test
-split decoded once
+For each model of an experiment (``seq2seq_jax.experiments``: g2p, g014b2b,
+multi30k (en-de), multi30k_de_en, multi30k_en_fr, synthetic_reverse; models
+rnn, bahdanau, luong, transformer and variants) the workdir
+``<runs>/<experiment>/<model>/`` is trained or resumed (``train=True``, the same
+code as ``seq2seq-jax train``), its test split decoded once
 (``analysis.analyze``; later calls reuse the records) and the results written
 to ``<out>/``:
 
@@ -24,8 +24,6 @@ A model without a workdir or checkpoint gets a "not trained" row.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import re
 import sys
 import traceback
@@ -37,94 +35,8 @@ import ml_collections
 
 from seq2seq_jax import analysis, lock, plots, results_markdown
 from seq2seq_jax import config as config_lib
+from seq2seq_jax.experiments import Experiment, config_spec, load_config
 from seq2seq_jax.files import write_atomic
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-MODELS = ("rnn", "bahdanau", "luong", "transformer")
-
-
-def _config_module(file: str) -> Any:
-    """The config file (relative to the repository root unless absolute) as a module."""
-    path = Path(file) if Path(file).is_absolute() else ROOT / file
-    spec = importlib.util.spec_from_file_location(f"results_config_{path.stem}", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        raise FileNotFoundError(f"cannot load the config file {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def config_models(file: str) -> tuple[str, ...]:
-    """The model arguments a config file offers: the keys of its ``MODELS`` dict."""
-    return tuple(_config_module(file).MODELS)
-
-
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-    """How to train, decode and plot one task for every model family."""
-
-    name: str  # also the folder under --runs
-    title: str
-    config: str  # config file, relative to the repository root unless absolute; "": per model
-    args: Mapping[str, str]  # model -> the config file's argument (config "": "FILE[:ARG]")
-    by_length: tuple[tuple[str, str], ...]  # (by_length key, label) per figure panel
-    columns: tuple[tuple[str, str], ...]  # (overall metric key, table header)
-    edges: tuple[int, ...]  # inclusive upper bounds of the length buckets
-    manual_dir: str = ""  # data.manual_dir when a workdir's is empty or missing
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # set to decode
-    attention_lengths: tuple[int, ...] = ()  # heatmaps: test inputs near these lengths
-    train_length_option: str = ""  # config option of the longest training length, if marked
-    split: str = "test"
-
-
-_G2P_LENGTHS: dict[str, Any] = dict(
-    by_length=(("wer", "WER % (lower is better)"), ("per", "PER % (lower is better)")),
-    columns=(("wer", "WER %"), ("per", "PER %")), edges=(4, 5, 6, 7, 8, 9, 10, 11, 12, 13),
-    attention_lengths=(7, 10))
-
-
-def _multi30k_name(pair: str) -> str:
-    return "multi30k" if pair == "en_de" else f"multi30k_{pair}"
-
-
-def _multi30k(pair: str) -> Experiment:
-    """Multi30k test2016 in one direction (``configs/multi30k.py:MODEL,PAIR``)."""
-    return Experiment(
-        name=_multi30k_name(pair),
-        title=f"Multi30k {pair.replace('_', '-')}, test2016 (1,000 sentences)",
-        config="configs/multi30k.py",
-        args={m: f"{m},{pair}" for m in config_models("configs/multi30k.py")},
-        by_length=(("tok_bleu", "BLEU (lowercased, tokenised)"),),
-        columns=(("tok_bleu", "BLEU lc tok"), ("bleu", "sacreBLEU cased detok"),
-                 ("bleu_lc", "sacreBLEU lc detok"), ("chrf", "chrF2 cased detok")),
-        edges=(8, 10, 12, 14, 16, 18, 20, 25),
-        manual_dir=str(SHARED_DATA / "multi30k"), attention_lengths=(8, 12))
-
-
-EXPERIMENTS = {
-    "g2p": Experiment(
-        name="g2p", title="G2P on the built-in CMUdict data (hash split, 12,462 test words)",
-        config="", args={m: f"configs/g2p_{m}.py" for m in MODELS}, **_G2P_LENGTHS),
-    "g014b2b": Experiment(
-        name="g014b2b", title="G2P on CMUdict g014b2b (12,000 test words)",
-        config="configs/g014b2b.py", args={m: m for m in config_models("configs/g014b2b.py")},
-        manual_dir=str(SHARED_DATA / "cmudict_g014b2b"), **_G2P_LENGTHS),
-    **{_multi30k_name(pair): _multi30k(pair) for pair in ("en_de", "de_en", "en_fr")},
-    "synthetic_reverse": Experiment(
-        name="synthetic_reverse",
-        title="Reverse a string: test lengths 1-100, longest training input marked",
-        config="configs/synthetic.py",
-        args={m: f"reverse,{m}" for m in config_models("configs/synthetic.py")},
-        by_length=(("exact_match", "exact match %"), ("char_accuracy", "character accuracy %")),
-        columns=(("exact_match", "exact match %"), ("char_accuracy", "char accuracy %")),
-        edges=(10, 20, 30, 40, 50, 60, 70, 80, 90),
-        # Test lengths up to 100 whatever a workdir was trained with; 2,000 examples
-        # give about 200 a bucket. Limits as in configs/synthetic.py (+ EOS, BOS).
-        options={"data.synthetic.test_max_len": 100, "data.synthetic.num_test": 2000,
-                 "data.max_src_len": 104, "data.max_tgt_len": 104, "decode.max_len": 104},
-        attention_lengths=(25, 75), train_length_option="data.synthetic.train_max_len"),
-}
 
 
 class ModelResult(NamedTuple):
@@ -136,21 +48,6 @@ class ModelResult(NamedTuple):
     status: str  # "ok", "not trained" or "failed: <reason>"
     analysis: dict[str, Any] | None
     training: results_markdown.TrainingInfo | None
-
-
-def config_spec(exp: Experiment, model: str) -> tuple[str, str | None]:
-    """The config file of ``model`` and its argument (None: the file's default)."""
-    if exp.config:
-        return exp.config, exp.args[model]
-    file, _, arg = exp.args[model].partition(":")
-    return file, arg or None
-
-
-def load_config(exp: Experiment, model: str) -> ml_collections.ConfigDict:
-    """``get_config(arg)`` of the experiment's config file for ``model``."""
-    file, arg = config_spec(exp, model)
-    module = _config_module(file)
-    return module.get_config() if arg is None else module.get_config(arg)
 
 
 def _data_options(exp: Experiment, config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -10,13 +10,13 @@ import pytest
 from scripts_loader import load_script
 from test_analysis import LONGER, tiny_workdir
 
-from seq2seq_jax import analysis, keep, results, results_markdown, significance
+from seq2seq_jax import analysis, experiments, keep, results, results_markdown, significance
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.lock import WorkdirLock
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TINY = results.Experiment(
+TINY = experiments.Experiment(
     name="tiny", title="tiny reverse", config=str(ROOT / "configs" / "smoke.py"),
     args={"rnn": "synthetic", "bahdanau": "synthetic"},
     by_length=(("exact_match", "exact match %"), ("char_accuracy", "char accuracy %")),
@@ -100,15 +100,15 @@ def test_replace_section():
     assert results_markdown.replace_section(doc, "other", "x") is None
 
 
-@pytest.mark.parametrize("name", list(results.EXPERIMENTS))
+@pytest.mark.parametrize("name", list(experiments.EXPERIMENTS))
 def test_experiments_load_and_validate_for_every_model(name):
-    exp = results.EXPERIMENTS[name]
-    assert set(results.MODELS) <= set(exp.args)  # variants (multi30k's luong_long) may add
+    exp = experiments.EXPERIMENTS[name]
+    assert set(experiments.MODELS) <= set(exp.args)  # variants (multi30k's luong_long) may add
     if exp.config:  # every model the config file offers, none it lacks
-        assert tuple(exp.args) == results.config_models(exp.config)
+        assert tuple(exp.args) == experiments.config_models(exp.config)
     assert list(exp.edges) == sorted(set(exp.edges))
     for model in exp.args:
-        c = results.load_config(exp, model)
+        c = experiments.load_config(exp, model)
         assert c.model.name == model.partition("_")[0]  # luong_long is a Luong model
         analysis.set_options(c, dict(exp.options))  # every option exists
         config_lib.validate(c)
@@ -119,13 +119,13 @@ def test_experiments_load_and_validate_for_every_model(name):
 
 def test_config_models_reads_the_models_dict_and_names_a_missing_file(tmp_path):
     (tmp_path / "two.py").write_text("MODELS = {'b': {}, 'a': {}}\n")
-    assert results.config_models(str(tmp_path / "two.py")) == ("b", "a")
+    assert experiments.config_models(str(tmp_path / "two.py")) == ("b", "a")
     with pytest.raises(FileNotFoundError, match=r"absent\.py"):
-        results.config_models(str(tmp_path / "absent.py"))
+        experiments.config_models(str(tmp_path / "absent.py"))
 
 
 def test_ensemble_heatmaps_name_the_member_whose_attention_they_show():
-    exp = results.EXPERIMENTS["multi30k"]
+    exp = experiments.EXPERIMENTS["multi30k"]
     assert results._attention_source(exp, "ensemble rnn+luong+bahdanau") == (
         " (attention of luong)")
     assert results._attention_source(exp, "ensemble rnn+rnn") == ""
@@ -284,8 +284,8 @@ def test_an_unreadable_workdir_gives_a_failed_row_not_a_crash(tmp_path):
 
 
 def test_results_md_has_both_sections_of_every_experiment():
-    text = (results.ROOT / "RESULTS.md").read_text()
-    for name in results.EXPERIMENTS:
+    text = (experiments.ROOT / "RESULTS.md").read_text()
+    for name in experiments.EXPERIMENTS:
         for section in (name, f"{name} by length"):
             assert results_markdown.BEGIN.format(section) in text, section
             assert results_markdown.END.format(section) in text, section
