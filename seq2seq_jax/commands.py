@@ -60,7 +60,9 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     """Score the best checkpoint (or the mean of the newest ``average``, or an
     ensemble with the ``ensemble`` workdirs) on ``split``, decoded and teacher-forced
     (``evaluate.teacher_forced``: NLL, perplexity, token accuracy of the
-    references); print and save one JSON object in ``directory``. ``alpha``
+    references); print and save one JSON object in ``directory`` (``eval_<split>``,
+    then ``_beam<k>``, ``_alpha<a>``, ``_avg<n>``, ``_ens-<member folders joined by +>``
+    as they apply). ``alpha``
     replaces the config's beam-search length-penalty exponent (``decode.alpha``)."""
     _check_options(beam=beam, limit=limit, average=average, alpha=alpha)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
@@ -96,8 +98,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
             name += f"_alpha{alpha:g}"
     if trained.averaged:
         name += f"_avg{len(trained.averaged)}"
-    if trained.members:
-        name += f"_ens{len(trained.members)}"
+    if trained.members:  # every member's folder: two ensembles never share a file
+        name += "_ens-" + "+".join(Path(d).resolve().name for d in (directory, *ensemble))
     write_atomic(Path(directory) / f"{name}.json", json.dumps(result, indent=2, default=str))
     print(json.dumps(result, default=str))
     return result

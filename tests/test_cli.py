@@ -6,6 +6,7 @@ import gzip
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import ml_collections
@@ -198,6 +199,20 @@ def test_eval_average_scores_the_mean_of_the_newest_checkpoints(trained, capsys)
     assert "--average 50" in err and "--config.train.keep_checkpoints=50" in err
     err = _run_error(["eval", "--workdir", str(trained), "--average", "-1"], capsys)
     assert "--average -1" in err
+
+
+def test_eval_ensembles_are_saved_under_their_members_names(trained, tmp_path, capsys):
+    twins = [tmp_path / "twin_a", tmp_path / "twin_b"]
+    for twin in twins:  # copies share the vocabulary, so they are valid members
+        shutil.copytree(trained, twin)
+    for twin in twins:  # two ensembles scored from one workdir: neither overwrites the other
+        assert cli.main(["eval", "--workdir", str(trained), "--limit", "4",
+                         "--ensemble", str(twin)]) == 0
+        out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        saved = trained / f"eval_test_ens-{trained.name}+{twin.name}.json"
+        assert json.loads(saved.read_text()) == out
+        assert [m.split("/best/")[0] for m in out["ensemble"]] == [
+            str(trained), str(twin)]
 
 
 def test_eval_alpha_replaces_the_length_penalty_and_names_the_file(trained, capsys):
