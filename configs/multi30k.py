@@ -19,25 +19,25 @@ train split and stored in the workdir. Scores: BLEU on lowercased tokenised
 text against the official lc.norm.tok references (`tok_bleu`, how published
 Multi30k numbers are computed) and sacreBLEU BLEU / chrF with signatures.
 
-The sizes are for a 2-core CPU: LSTMs with a 256-unit decoder (bidirectional
-2 x 256 encoder), the Transformer in the "tiny" shape of Wu et al. 2021 (4 + 4
+The sizes are for a 2-core CPU: LSTMs with a 256-unit decoder (bidirectional 2 x
+256 encoder), the Transformer in the "tiny" shape of Wu et al. 2021 (4 + 4
 layers, d = 128). Measured on one core, 4,000 steps each (test BLEU, beam 5):
-luong 1 h 23 min (35.76), luong_long (8,000 steps) 2 h 09 min (37.70; 37.77
-with --average 3), bahdanau 1 h 22 min (25.92), the no-attention LSTM
-2 h 08 min (10.34); the Transformer, 8,000 steps, 4 h 16 min (37.90; 38.12 with
---average 3, its last three checkpoints averaged); de_en: luong 1 h 36 min (38.08),
-bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 min
-(39.89), transformer 2 h 13 min (39.18; 39.67 with --average 3); en_fr: luong
-1 h 01 min (51.64), transformer 2 h 24 min (57.12; 58.14 with --average 3),
-bahdanau_query_input 1 h 12 min (56.01), bahdanau 1 h 11 min (34.53),
-rnn 1 h 22 min (8.43);
-bahdanau_query_input (en_de) 1 h 15 min (34.60); luong_concat (en_de)
-35.11; the three LSTM + attention models luong, luong_concat and bahdanau_query_input
-as an ensemble 36.99. Dev evaluations during
-training decode greedily (500 sentences) to save time; the reported test
-scores use beam 5 (`seq2seq-jax eval --beam 5`, or `scripts/results.py
-multi30k --beam 5`). On a GPU, raise the sizes and --config.train.num_steps.
-Results, wall times and hardware: RESULTS.md.
+luong 1 h 23 min (35.76), luong_long (8,000 steps) 2 h 09 min (37.70; 37.77 with
+--average 3), luong_long_seed2 2 h 04 min (38.13), bahdanau_query_input_long 1 h
+51 min (37.68), the three as an ensemble 39.95, bahdanau 1 h 22 min (25.92), the
+no-attention LSTM 2 h 08 min (10.34); the Transformer, 8,000 steps, 4 h 16 min
+(37.90; 38.12 with --average 3, its last three checkpoints averaged); de_en:
+luong 1 h 36 min (38.08), bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37),
+bahdanau_query_input 1 h 05 min (39.89), transformer 2 h 13 min (39.18; 39.67
+with --average 3); en_fr: luong 1 h 01 min (51.64), transformer 2 h 24 min
+(57.12; 58.14 with --average 3), bahdanau_query_input 1 h 12 min (56.01),
+bahdanau 1 h 11 min (34.53), rnn 1 h 22 min (8.43); bahdanau_query_input (en_de)
+1 h 15 min (34.60); luong_concat (en_de) 35.11; the three LSTM + attention
+models luong, luong_concat and bahdanau_query_input as an ensemble 36.99. Dev
+evaluations during training decode greedily (500 sentences) to save time; the
+reported test scores use beam 5 (`seq2seq-jax eval --beam 5`, or
+`scripts/results.py multi30k --beam 5`). On a GPU, raise the sizes and
+--config.train.num_steps. Results, wall times and hardware: RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config, model_section
