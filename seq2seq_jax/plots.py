@@ -92,12 +92,18 @@ def length_curves(panels: Sequence[tuple[str, Series]],
         for ax in axes:
             ax.axvline(vline, color="0.3", linestyle="--", linewidth=1,
                        label=vline_label if ax is axes[0] and vline_label else None)
+    extra = []
     if n and (panels[0][1] or (vline is not None and vline_label)):
-        axes[0].legend(fontsize="small")
+        # right of the panels, so that no label (ensembles' are long) hides a line;
+        # out of tight_layout, which would shrink the panels: savefig widens the image
+        legend = axes[0].legend(fontsize="small", loc="upper left",
+                                bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        legend.set_in_layout(False)
+        extra.append(legend)
     if title:
         axes[0].set_title(title)
     bars.set_ylabel("examples")
     bars.set_xlabel(xlabel)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight", bbox_extra_artists=extra)
     plt.close(fig)

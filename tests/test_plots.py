@@ -68,6 +68,27 @@ def test_length_curves_writes_a_png(tmp_path):
     assert data[:8] == PNG_MAGIC and len(data) > 5000
 
 
+def test_length_curves_legend_covers_no_panel(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to measure it
+    long = {f"ensemble luong_long+luong_long_seed2+model_{i}": ([5.0, 10.0, 20.0],
+                                                              [40.0, 30.0, 25.0])
+            for i in range(6)}
+    plots.length_curves([("BLEU", long)], ([5.0, 10.0, 20.0], [90, 200, 40]),
+                        tmp_path / "long.png", xlabel="words")
+    (fig,) = figures
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend().get_window_extent()
+    for ax in fig.axes:
+        box = ax.get_window_extent()
+        assert legend.x0 >= box.x1  # beside the panels, not on them
+        assert box.width > 0.6 * fig.bbox.width  # and the panels not squeezed for it
+    monkeypatch.undo()
+    plt.close(fig)
+
+
 def test_length_curves_without_series_still_draws_the_axes(tmp_path):
     path = tmp_path / "empty.png"
     plots.length_curves([("y", {})], ([], []), path, xlabel="x")
