@@ -266,7 +266,7 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
     others = [Path(d) for d in ensemble]
     name = decode_name(config) + (f"_avg{average}" if average else "")
     if others:
-        name += "_ens-" + "+".join(d.name for d in [directory, *others])
+        name += workdir.ensemble_tag([directory, *others])
     records_path, summary_path = analysis_paths(directory, split, name, limit)
     key = {"checkpoint": which, "step": step, "split": split, "limit": limit,
            "options": options, "decode": config.decode.to_dict(),

@@ -98,8 +98,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
             name += f"_alpha{alpha:g}"
     if trained.averaged:
         name += f"_avg{len(trained.averaged)}"
-    if trained.members:  # every member's folder: two ensembles never share a file
-        name += "_ens-" + "+".join(Path(d).resolve().name for d in (directory, *ensemble))
+    if trained.members:
+        name += workdir.ensemble_tag([directory, *ensemble])
     write_atomic(Path(directory) / f"{name}.json", json.dumps(result, indent=2, default=str))
     print(json.dumps(result, default=str))
     return result
