@@ -15,7 +15,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None),
          ("g2p_transformer.py", None)]
 CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
-                                       "bahdanau_query_input")]
+                                       "bahdanau_query_input", "bahdanau_seed1",
+                                       "bahdanau_query_input_seed1")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long")]
@@ -87,6 +88,15 @@ def test_multi30k_luong_long_is_luong_longer_from_another_seed():
         "bahdanau_query_input_long")
     assert bqi_long.model.to_dict() == bqi.model.to_dict() and bqi_long.seed == 1
     assert bqi_long.train.num_steps == 6000 == 1.5 * bqi.train.num_steps
+
+
+def test_g014b2b_seed1_members_differ_from_their_bases_in_the_seed_alone():
+    mod = _load("g014b2b.py")
+    for base_name in ("bahdanau", "bahdanau_query_input"):
+        base, member = mod.get_config(base_name), mod.get_config(f"{base_name}_seed1")
+        assert (member.model.to_dict(), member.train.to_dict(), member.data.to_dict()) == (
+            base.model.to_dict(), base.train.to_dict(), base.data.to_dict())
+        assert (base.seed, member.seed) == (0, 1)
 
 
 def test_multi30k_bahdanau_query_input_differs_from_bahdanau_in_the_query_alone():
