@@ -3,6 +3,7 @@
     python scripts/results.py g014b2b [--train] [--runs runs] [--out docs/results]
     python scripts/results.py all --beam 5 --models bahdanau,transformer
     python scripts/results.py multi30k_en_fr --beam 5 --keep-decodes docs/results/decodes
+    python scripts/results.py multi30k --beam 5 --models luong_long --from-kept docs/results/decodes
 
 EXPERIMENT: g2p, g014b2b, multi30k, synthetic_reverse or all. See seq2seq_jax/results.py
 for what is read and written.
@@ -40,6 +41,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="also copy each scored row's decoded records, summary, training log, "
                         "config and hardware to DIR/<experiment>/<model>/ (the tables' "
                         "evidence, kept when the workdirs are gone; see seq2seq_jax/keep.py)")
+    p.add_argument("--from-kept", default="", metavar="DIR",
+                   help="read the row of a model whose workdir has no checkpoint from DIR "
+                        "(what --keep-decodes wrote), when DIR holds that decode: "
+                        "regenerates a table and its figures without the checkpoints")
     p.add_argument("--into", default="RESULTS.md",
                    help="also fill this file's BEGIN/END section of each experiment "
                         "('' for none)")
@@ -63,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             experiments.EXPERIMENTS[name], args.runs, args.out, train=args.train, beam=args.beam,
             models=models, limit=args.limit, redecode=args.redecode, command=command,
             into=args.into or None, average=args.average,
-            ensembles=[[m for m in e.split(",") if m] for e in args.ensemble])
+            ensembles=[[m for m in e.split(",") if m] for e in args.ensemble],
+            kept=args.from_kept or None)
         for r in rows:
             print(f"{name} {r.model}: {r.status}", file=sys.stderr)
         if args.keep_decodes:
-            kept = keep.keep_rows(name, [(r.workdir, r.analysis) for r in rows],
-                                  args.keep_decodes)
+            kept = keep.keep_rows(name, [(r.workdir, r.analysis) for r in rows
+                                         if r.source == "workdir"], args.keep_decodes)
             print(f"{name}: {len(kept)} files kept (new or changed) under "
                   f"{args.keep_decodes}/{name}/", file=sys.stderr)
     return 0

@@ -19,11 +19,16 @@ to ``<out>/``:
 * ``<experiment>_attention_<model>_<i>.png``: attention heatmaps of the same
   two test inputs for every model with attention.
 
-A model without a workdir or checkpoint gets a "not trained" row.
+A model without a workdir or checkpoint gets a "not trained" row, unless
+``kept`` names a folder of kept decodes (``seq2seq_jax.keep``, what
+``--keep-decodes`` wrote) that holds its decode: the row is then read from
+there (scores, lengths, attention maps, training log, hardware), marked "kept
+records" in the decode column, so a table outlives its checkpoints.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import traceback
@@ -33,7 +38,7 @@ from typing import Any, NamedTuple
 
 import ml_collections
 
-from seq2seq_jax import analysis, lock, plots, results_markdown
+from seq2seq_jax import analysis, lock, plots, results_markdown, workdir
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.experiments import Experiment, config_spec, load_config
 from seq2seq_jax.files import write_atomic
@@ -48,6 +53,7 @@ class ModelResult(NamedTuple):
     status: str  # "ok", "not trained" or "failed: <reason>"
     analysis: dict[str, Any] | None
     training: results_markdown.TrainingInfo | None
+    source: str = "workdir"  # or "kept": read from kept decodes, not decoded here
 
 
 def _data_options(exp: Experiment, config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -93,6 +99,32 @@ def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | N
                             redecode=redecode, average=average, ensemble=ensemble)
 
 
+def kept_summary(exp: Experiment, kept_dir: Path, *, beam: int | None = None, limit: int = 0,
+                 average: int = 0, members: Sequence[Path] = ()) -> dict[str, Any] | None:
+    """The kept summary of the decode that ``analyze`` would name for these options, if any.
+
+    ``kept_dir`` is ``<kept>/<experiment>/<model>`` (for an ensemble, its first
+    member's); its ``config.json`` gives the decoding that ``beam`` does not set.
+    """
+    saved = kept_dir / "config.json"
+    if not saved.is_file():
+        return None
+    config = config_lib.from_json(saved.read_text())
+    analysis.set_beam(config, beam)
+    name = analysis.decode_name(config) + (f"_avg{average}" if average else "")
+    if members:
+        name += workdir.ensemble_tag(members)
+    path = analysis.analysis_paths(kept_dir, exp.split, name, limit)[1]
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    if summary.get("split") != exp.split or summary.get("decode") != name:
+        raise ValueError(f"{path}: holds split {summary.get('split')!r}, decode "
+                         f"{summary.get('decode')!r}, not {exp.split!r}, {name!r}; "
+                         "re-keep it with scripts/results.py --keep-decodes")
+    return summary
+
+
 def _failed(model: str, directory: Path, arg: str, error: Exception) -> ModelResult:
     """A "failed: <reason>" row (the traceback goes to stderr)."""
     traceback.print_exc(file=sys.stderr)
@@ -102,8 +134,11 @@ def _failed(model: str, directory: Path, arg: str, error: Exception) -> ModelRes
 
 def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
               beam: int | None = None, limit: int = 0, redecode: bool = False,
-              average: int = 0) -> ModelResult:
-    """Train (optionally) and analyse one model; problems become the row's status."""
+              average: int = 0, kept: Path | None = None) -> ModelResult:
+    """Train (optionally) and analyse one model; problems become the row's status.
+
+    An untrained (or missing) workdir's row comes from ``kept`` when that holds it.
+    """
     directory = runs / exp.name / model
     file, config_arg = config_spec(exp, model)
     arg = file if config_arg is None else f"{file}:{config_arg}"
@@ -116,6 +151,12 @@ def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
                       if info.num_steps else "training now (starting)")
             return ModelResult(model, directory, arg, status, None, info)
         if not is_trained(directory):
+            found = kept / exp.name / model if kept is not None else None
+            summary = None if found is None else kept_summary(
+                exp, found, beam=beam, limit=limit, average=average)
+            if found is not None and summary is not None:
+                return ModelResult(model, found, arg, "ok", summary,
+                                   results_markdown.training_info(found), "kept")
             return ModelResult(model, directory, arg, "not trained", None, None)
         info = results_markdown.training_info(directory)
         result = analyze_model(exp, model, directory, beam=beam, limit=limit,
@@ -140,12 +181,20 @@ def _ensemble_training(infos: Sequence[results_markdown.TrainingInfo]
 
 def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,
                  beam: int | None = None, limit: int = 0, redecode: bool = False,
-                 average: int = 0) -> ModelResult:
-    """One row for the ensemble of ``members`` (model names of ``exp``), decoded together."""
+                 average: int = 0, kept: Path | None = None) -> ModelResult:
+    """One row for the ensemble of ``members`` (model names of ``exp``), decoded together;
+    from ``kept`` when a member's workdir is untrained or missing and ``kept`` holds it."""
     label = "ensemble " + "+".join(members)
     dirs = [runs / exp.name / m for m in members]
     arg = " + ".join(":".join(x for x in config_spec(exp, m) if x) for m in members)
     try:
+        if kept is not None and not all(is_trained(d) for d in dirs):
+            found = [kept / exp.name / m for m in members]
+            summary = kept_summary(exp, found[0], beam=beam, limit=limit, average=average,
+                                   members=found)
+            if summary:
+                info = _ensemble_training([results_markdown.training_info(d) for d in found])
+                return ModelResult(label, found[0], arg, "ok", summary, info, "kept")
         for m, d in zip(members, dirs, strict=True):
             if not is_trained(d) or lock.in_use(d):
                 why = "training now" if is_trained(d) else "not trained"
@@ -250,7 +299,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
                    beam: int | None = None, models: Sequence[str] | None = None, limit: int = 0,
                    redecode: bool = False, command: str = "",
                    into: str | Path | None = None, average: int = 0,
-                   ensembles: Sequence[Sequence[str]] = ()) -> list[ModelResult]:
+                   ensembles: Sequence[Sequence[str]] = (),
+                   kept: str | Path | None = None) -> list[ModelResult]:
     """Train (optionally), analyse, plot and tabulate every model of ``exp``.
 
     Args:
@@ -270,6 +320,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
         many checkpoints (``workdir.load_average``) instead of its best one.
       ensembles: groups of models (e.g. ``[("rnn", "bahdanau")]``) each scored
         as one ensemble (``workdir.load_ensemble``), one more row each.
+      kept: kept decodes (``--keep-decodes`` output) to read the rows of models
+        whose workdirs have no checkpoint from (``kept_summary``).
 
     Returns:
       One ``ModelResult`` per model.
@@ -284,10 +336,11 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
         bad = [m for m in group if m not in exp.args]
         if bad or len(group) < 2:
             raise ValueError(f"ensemble {list(group)}: needs two or more of {sorted(exp.args)}")
+    kept = None if kept is None else Path(kept)
     rows = [run_model(exp, m, runs, train=train, beam=beam, limit=limit, redecode=redecode,
-                      average=average) for m in models]
+                      average=average, kept=kept) for m in models]
     rows += [run_ensemble(exp, group, runs, beam=beam, limit=limit, redecode=redecode,
-                          average=average) for group in ensembles]
+                          average=average, kept=kept) for group in ensembles]
     plot_by_length(exp, rows, out / f"{exp.name}_by_length.png")
     figures = plot_attention(exp, rows, out)
     command = command or f"python scripts/results.py {exp.name}"

@@ -173,7 +173,8 @@ def _model_rows(exp: Experiment, rows: Sequence[ModelResult]) -> list[list[str]]
                     duration(t.seconds), "; ".join(t.hardware) or "not recorded",
                     f"{t.dev_metric} {dev}", _scored(a),
                     *(number(metrics.get(key)) for key, _ in exp.columns),
-                    f"{a['examples']:,}", a["decode"],
+                    f"{a['examples']:,}",
+                    a["decode"] + (" (kept records)" if r.source == "kept" else ""),
                     f"{duration(a.get('decode_seconds'))} on {a.get('hardware', '?')}"])
     return out
 

@@ -217,6 +217,35 @@ def test_kept_decodes_of_a_table_are_read_back_for_significance_tests(runs, tmp_
     assert summary["metrics"] == bahdanau["metrics"]
 
 
+def test_a_table_and_its_figures_regenerate_from_kept_decodes_alone(runs, tmp_path):
+    shutil.copytree(runs / "tiny" / "bahdanau", runs / "tiny" / "rnn")
+    before = results.run_experiment(TINY, runs, tmp_path / "before", into=None,
+                                    ensembles=[("bahdanau", "rnn")])
+    kept = tmp_path / "kept"
+    keep.keep_rows(TINY.name, [(r.workdir, r.analysis) for r in before], kept)
+    shutil.rmtree(runs)  # no checkpoint left anywhere
+    out = tmp_path / "after"
+    after = results.run_experiment(TINY, runs, out, into=None, ensembles=[("bahdanau", "rnn")],
+                                   kept=kept)
+    assert [r.status for r in after] == ["ok"] * 3
+    assert [r.source for r in after] == ["kept"] * 3
+    for old, new in zip(before, after, strict=True):
+        assert new.analysis == old.analysis and new.training == old.training
+    text = (out / "tiny.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| ensemble bahdanau+rnn |"))
+    assert "greedy_ens-bahdanau+rnn (kept records)" in row
+    assert (out / "tiny_attention_bahdanau_1.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "tiny_by_length.png").read_bytes()[:8] == PNG_MAGIC
+    # Another decode was never kept: the row says so instead of showing the greedy scores.
+    beam = results.run_experiment(TINY, runs, tmp_path / "beam", into=None, beam=3, kept=kept)
+    assert [r.status for r in beam] == ["not trained"] * 2
+    # A kept summary that is not the decode its name says gives a failed row naming the file.
+    summary = kept / "tiny" / "rnn" / "analysis" / "test_greedy.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "decode": "beam3"}))
+    bad = results.run_model(TINY, "rnn", runs, kept=kept)
+    assert bad.status.startswith("failed: ValueError") and "test_greedy.json" in bad.status
+
+
 def test_train_resumes_a_finished_run_and_records_the_machine(runs):
     directory = runs / "tiny" / "bahdanau"
     before = (directory / "metrics.jsonl").read_text()
