@@ -15,6 +15,7 @@ import argparse
 import logging
 import shlex
 import sys
+from pathlib import Path
 
 from seq2seq_jax import experiments, keep, results
 
@@ -48,7 +49,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--into", default="RESULTS.md",
                    help="also fill this file's BEGIN/END section of each experiment "
                         "('' for none)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.from_kept and not Path(args.from_kept).is_dir():
+        p.error(f"--from-kept {args.from_kept}: no such folder; name the folder that "
+                "--keep-decodes filled (e.g. docs/results/decodes)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

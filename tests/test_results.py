@@ -287,6 +287,9 @@ def test_script_runs_an_experiment_without_workdirs(tmp_path, capsys):
     assert "| rnn |" in text and "| luong |" in text and "| bahdanau |" not in text
     with pytest.raises(SystemExit):
         script.main(["nope"])
+    with pytest.raises(SystemExit):  # a mistyped kept folder is named, not read as empty
+        script.main(["synthetic_reverse", "--from-kept", str(tmp_path / "typo")])
+    assert "--from-kept" in capsys.readouterr().err
 
 
 def test_attention_plots_escape_dollar_signs(tmp_path):
