@@ -8,7 +8,7 @@ MODEL: rnn (no attention), bahdanau (default), luong, transformer, or
 bahdanau_query_input (Bahdanau whose scoring network also reads the previous output
 phoneme, model.query_input; see configs/multi30k.py), and bahdanau_seed1 /
 bahdanau_query_input_seed1 (the same two from seed 1 instead of 0: ensemble
-members). Scoring follows the published convention: a word is correct when the
+members; _seed2 from seed 2). Scoring follows the published convention: a word is correct when the
 1-best matches any of its reference pronunciations; PER is the edit distance to the
 closest reference over its length. Measured (beam 5): bahdanau test WER 23.55 %, PER
 5.56 % (23.14 / 5.42 with --average 3); rnn 24.59 / 5.91; luong 27.07 / 6.40; rnn
@@ -34,9 +34,9 @@ MODELS = {
                     "enc_layers": 3, "dec_layers": 3, "dropout": 0.1, "max_len": 64},
 }
 MODELS["bahdanau_query_input"] = {**MODELS["bahdanau"], "query_input": True}
-MODELS["bahdanau_seed1"] = MODELS["bahdanau"]
-MODELS["bahdanau_query_input_seed1"] = MODELS["bahdanau_query_input"]
-SEEDS = {"bahdanau_seed1": 1, "bahdanau_query_input_seed1": 1}
+SEEDS = {f"{m}_seed{k}": k for m in ("bahdanau", "bahdanau_query_input") for k in (1, 2)}
+for _name in SEEDS:
+    MODELS[_name] = MODELS[_name.rsplit("_seed", 1)[0]]
 
 
 def get_config(arg: str = "bahdanau"):

@@ -16,7 +16,8 @@ CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None)
          ("g2p_transformer.py", None)]
 CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
                                        "bahdanau_query_input", "bahdanau_seed1",
-                                       "bahdanau_query_input_seed1")]
+                                       "bahdanau_query_input_seed1", "bahdanau_seed2",
+                                       "bahdanau_query_input_seed2")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long")]
@@ -90,13 +91,15 @@ def test_multi30k_luong_long_is_luong_longer_from_another_seed():
     assert bqi_long.train.num_steps == 6000 == 1.5 * bqi.train.num_steps
 
 
-def test_g014b2b_seed1_members_differ_from_their_bases_in_the_seed_alone():
+def test_g014b2b_seed_members_differ_from_their_bases_in_the_seed_alone():
     mod = _load("g014b2b.py")
     for base_name in ("bahdanau", "bahdanau_query_input"):
-        base, member = mod.get_config(base_name), mod.get_config(f"{base_name}_seed1")
-        assert (member.model.to_dict(), member.train.to_dict(), member.data.to_dict()) == (
-            base.model.to_dict(), base.train.to_dict(), base.data.to_dict())
-        assert (base.seed, member.seed) == (0, 1)
+        base = mod.get_config(base_name)
+        for seed in (1, 2):
+            member = mod.get_config(f"{base_name}_seed{seed}")
+            assert (member.model.to_dict(), member.train.to_dict(), member.data.to_dict()) == (
+                base.model.to_dict(), base.train.to_dict(), base.data.to_dict())
+            assert (base.seed, member.seed) == (0, seed)
 
 
 def test_multi30k_bahdanau_query_input_differs_from_bahdanau_in_the_query_alone():
