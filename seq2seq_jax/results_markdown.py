@@ -143,12 +143,13 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]],
 
 def _scored(a: dict[str, Any]) -> str:
     """The checkpoint a decode used: ``best 9,000``, ``mean of 3 checkpoints
-    (9,000–10,000)``, or an ensemble's members ``rnn best 10,000; bahdanau best 8,000``."""
+    (9,000–10,000)``, or an ensemble's members ``rnn best 10,000; bahdanau best 8,000``
+    (averaged members: ``rnn mean of 3 (9,000–10,000)``)."""
     key = a.get("key") or {}
     members = key.get("members")
     if members:  # [workdir, which, step, averaged steps] per member
-        return "; ".join(f"{Path(d).name} {w} {s:,}" + (" (mean)" if avg else "")
-                         for d, w, s, avg in members)
+        return "; ".join(f"{Path(d).name} mean of {len(avg)} ({avg[0]:,}–{avg[-1]:,})" if avg
+                         else f"{Path(d).name} {w} {s:,}" for d, w, s, avg in members)
     averaged = key.get("averaged")
     if averaged:
         return (f"mean of {len(averaged)} {a['checkpoint']} ({averaged[0]:,}–"

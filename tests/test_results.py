@@ -329,6 +329,13 @@ def test_scored_checkpoint_names_the_averaged_steps():
     averaged = {"checkpoint": "checkpoints", "step": 10000,
                 "key": {"averaged": [9000, 9500, 10000]}}
     assert results_markdown._scored(averaged) == "mean of 3 checkpoints (9,000–10,000)"
+    members = {"checkpoint": "checkpoints", "step": 10000, "key": {"members": [
+        ["runs/x/rnn", "checkpoints", 10000, [9000, 9500, 10000]],
+        ["runs/x/bahdanau", "checkpoints", 8000, [7000, 7500, 8000]]]}}
+    assert results_markdown._scored(members) == (
+        "rnn mean of 3 (9,000–10,000); bahdanau mean of 3 (7,000–8,000)")
+    best = {**members, "key": {"members": [["runs/x/rnn", "best", 9000, []]]}}
+    assert results_markdown._scored(best) == "rnn best 9,000"
 
 
 def test_ensemble_training_lists_each_hardware_line_once():
