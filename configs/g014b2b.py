@@ -7,18 +7,18 @@
 MODEL: rnn (no attention), bahdanau (default), luong, transformer, or
 bahdanau_query_input (Bahdanau whose scoring network also reads the previous output
 phoneme, model.query_input; see configs/multi30k.py), and bahdanau_seed1 /
-bahdanau_query_input_seed1 (the same two from seed 1 instead of 0: ensemble
-members; _seed2 from seed 2). Scoring follows the published convention: a word is correct when the
-1-best matches any of its reference pronunciations; PER is the edit distance to the
-closest reference over its length. Measured (beam 5): bahdanau test WER 23.55 %, PER
-5.56 % (23.14 / 5.42 with --average 3); rnn 24.59 / 5.91; luong 27.07 / 6.40; rnn
-and bahdanau as an ensemble (eval --ensemble) 22.02 / 5.18, 21.97 / 5.15 with
---average 3; transformer 27.81 / 6.80 (27.68 / 6.76 with --average 3), its dev WER
-still falling at 10,000 steps; bahdanau_query_input 23.55 / 5.53; bahdanau and
-bahdanau_query_input as an ensemble 22.32 / 5.23 with --average 3; rnn, bahdanau and
-bahdanau_query_input 21.82 / 5.15; bahdanau_seed1 23.42 / 5.53,
-bahdanau_query_input_seed1 23.72 / 5.56, the four Bahdanau configs as an ensemble 21.84 /
-5.12, 21.62 / 5.08 with --average 3. Wall times and hardware: RESULTS.md.
+bahdanau_query_input_seed1 (the same two from seed 1 instead of 0: ensemble members;
+_seed2 from seed 2). Scoring follows the published convention: a word is correct
+when the 1-best matches any of its reference pronunciations; PER is the edit
+distance to the closest reference over its length. Measured (beam 5): bahdanau test
+WER 23.55 %, PER 5.56 % (23.14 / 5.42 with --average 3); rnn 24.59 / 5.91; luong
+27.07 / 6.40; rnn and bahdanau as an ensemble (eval --ensemble) 22.02 / 5.18, 21.97
+/ 5.15 with --average 3; transformer 27.81 / 6.80 (27.68 / 6.76 with --average 3),
+its dev WER still falling at 10,000 steps; bahdanau_query_input 23.55 / 5.53;
+bahdanau and bahdanau_query_input as an ensemble 22.32 / 5.23 with --average 3; rnn,
+bahdanau and bahdanau_query_input 21.82 / 5.15; bahdanau_seed1 23.42 / 5.53,
+bahdanau_query_input_seed1 23.72 / 5.56, the four Bahdanau configs as an ensemble
+21.84 / 5.12, 21.62 / 5.08 with --average 3. Wall times and hardware: RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config, model_section

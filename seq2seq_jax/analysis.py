@@ -79,6 +79,14 @@ def decode_name(config: ml_collections.ConfigDict) -> str:
     return f"beam{dec.beam_size}" if dec.method == "beam" else dec.method
 
 
+def analysis_name(config: ml_collections.ConfigDict, average: int = 0,
+                  members: Sequence[str | Path] = ()) -> str:
+    """The decode tag an analysis is stored under: ``beam5``, ``beam5_avg3``,
+    ``greedy_ens-rnn+bahdanau`` (``members``: every workdir of an ensemble, first included)."""
+    name = decode_name(config) + (f"_avg{average}" if average else "")
+    return name + workdir.ensemble_tag(members) if members else name
+
+
 def _raw_references(config: ml_collections.ConfigDict, split: str, limit: int,
                     n: int) -> list[list[str]] | None:
     """The cased, untokenised targets matching a ``..._tok`` dataset, when it has them."""
@@ -264,9 +272,7 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
     set_options(config, options)
     set_beam(config, beam)
     others = [Path(d) for d in ensemble]
-    name = decode_name(config) + (f"_avg{average}" if average else "")
-    if others:
-        name += workdir.ensemble_tag([directory, *others])
+    name = analysis_name(config, average, [directory, *others] if others else ())
     records_path, summary_path = analysis_paths(directory, split, name, limit)
     key = {"checkpoint": which, "step": step, "split": split, "limit": limit,
            "options": options, "decode": config.decode.to_dict(),

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 import ml_collections
 
-from seq2seq_jax import analysis, lock, plots, results_markdown, workdir
+from seq2seq_jax import analysis, lock, plots, results_markdown
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.experiments import Experiment, config_spec, load_config
 from seq2seq_jax.files import write_atomic
@@ -111,9 +111,7 @@ def kept_summary(exp: Experiment, kept_dir: Path, *, beam: int | None = None, li
         return None
     config = config_lib.from_json(saved.read_text())
     analysis.set_beam(config, beam)
-    name = analysis.decode_name(config) + (f"_avg{average}" if average else "")
-    if members:
-        name += workdir.ensemble_tag(members)
+    name = analysis.analysis_name(config, average, members)
     path = analysis.analysis_paths(kept_dir, exp.split, name, limit)[1]
     if not path.is_file():
         return None
