@@ -38,6 +38,7 @@ from seq2seq_jax.data.errors import DataError
 log = logging.getLogger(__name__)
 
 LATEST, BEST = "checkpoints", "best"
+EXPORTED = "exported"  # the meta key of a parameters-only save (``save_params``)
 CORRUPT_SUFFIX = ".corrupt"
 TMP_MARKER = ".orbax-checkpoint-tmp"
 # What reading a damaged step raises: missing files (OSError), truncated JSON
@@ -306,3 +307,41 @@ def restore_params(workdir: str | Path, template: Any, which: str = BEST,
 
     (state, meta), got = _first_readable(workdir, which, step, read)
     return state, meta, got
+
+
+def is_export(workdir: str | Path) -> bool:
+    """Whether ``workdir`` is an exported model (``save_params``): a ``best/`` checkpoint
+    whose meta says so, and no ``checkpoints/`` to resume training from."""
+    directory = Path(workdir)
+    if (directory / LATEST).exists() or not (directory / BEST).is_dir():
+        return False
+    try:
+        meta, _ = read_meta(directory, BEST)
+    except (FileNotFoundError, CheckpointError):
+        return False
+    return EXPORTED in meta
+
+
+def save_params(workdir: str | Path, step: int, params: Any, meta: dict[str, Any]) -> Path:
+    """Write ``params`` alone (no optimizer state) as the one ``best/`` checkpoint of a new
+    ``workdir``, in the layout training writes, so ``eval``, ``predict`` and ``--ensemble``
+    read it as they read a training workdir. ``meta`` must say what the parameters are
+    under the ``EXPORTED`` key. Returns the step directory.
+
+    Raises:
+      FileExistsError: ``workdir/best`` exists (nothing is overwritten).
+    """
+    if EXPORTED not in meta:
+        raise ValueError(f"save_params: meta needs an {EXPORTED!r} entry")
+    directory = Path(workdir).absolute() / BEST
+    if directory.exists():
+        raise FileExistsError(f"{directory} exists; export into a new folder")
+    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
+        max_to_keep=1, create=True))
+    try:
+        manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(params),
+                                                   meta=ocp.args.JsonSave(meta)), force=True)
+        manager.wait_until_finished()
+    finally:
+        manager.close()
+    return directory / str(step)

@@ -3,6 +3,7 @@
   seq2seq-jax train [--config configs/NAME.py] [--config.key=value ...] --workdir DIR
   seq2seq-jax eval --workdir DIR [--split test] [--beam N [--alpha A]]
   seq2seq-jax predict --workdir DIR [--beam N | --sample] [--input FILE] [--attention-plot F.png]
+  seq2seq-jax export --workdir DIR --out NEW_DIR [--average N]
   seq2seq-jax bench [--quick] --out DIR
 
 Errors in the input (paths, lines, options) print one message and exit with 2;
@@ -124,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--ensemble", nargs="+", default=(), metavar="DIR",
                     help="more workdirs: decode with the mean of their next-token "
                          "probabilities")
+    x = sub.add_parser("export", help="write a workdir's parameters alone (no optimizer "
+                                      "state) to a new folder that eval and predict read")
+    x.add_argument("--workdir", required=True)
+    x.add_argument("--out", required=True, help="a new folder")
+    x.add_argument("--average", type=int, default=0, metavar="N",
+                   help="export the mean parameters of the newest N checkpoints")
     sub.add_parser("bench", help="time the scan against self-attention (--quick, --out DIR)",
                    add_help=False)
     return p
@@ -174,8 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  attention_plot=args.attention_plot, truncate=args.truncate,
                                  average=args.average, ensemble=args.ensemble,
                                  alpha=args.alpha)
+        elif args.command == "export":
+            from seq2seq_jax.export import export
+            print(export(args.workdir, args.out, average=args.average))
         return 0
-    except (UsageError, ConfigError, DataError, FileNotFoundError, WorkdirError) as e:
+    except (UsageError, ConfigError, DataError, FileNotFoundError, FileExistsError,
+            WorkdirError) as e:
         print(f"seq2seq-jax: error: {e}", file=sys.stderr)
         return 2
     except NonFiniteError as e:

@@ -221,11 +221,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
 
     Raises:
       lock.WorkdirLockedError: another run is training in ``workdir``.
-      lock.WorkdirError: ``workdir`` is a file.
+      lock.WorkdirError: ``workdir`` is a file, or an exported model.
     """
-    from seq2seq_jax.lock import WorkdirLock
+    from seq2seq_jax.lock import WorkdirError, WorkdirLock
 
     config_lib.validate(config)  # a bad config creates nothing, not even the workdir
+    if checkpoint.is_export(workdir):
+        raise WorkdirError(f"--workdir {workdir} is an exported model (parameters only, "
+                           "`seq2seq-jax export`), not a training workdir; train in "
+                           "another --workdir")
     parallel.distributed_init(config)  # idempotent; the lock is per process index
     with WorkdirLock(workdir, jax.process_index()):
         return _train_and_evaluate(config, workdir, stop_at)

@@ -42,6 +42,12 @@ def _load_at(workdir: Path, which: str, step: int) -> Trained:
     src_tok, tgt_tok = pipeline.tokenizers_from_dict(meta["tokenizers"])
     cfg = models.make_config(config.model.to_dict(), src_tok.vocab_size, tgt_tok.vocab_size)
     model = models.get_model(config.model.name)
+    exported = meta.get(checkpoint.EXPORTED)
+    if exported is not None:  # parameters alone, written by ``export``
+        template = jax.eval_shape(lambda: model.init(jax.random.key(0), cfg))
+        params, _, _ = checkpoint.restore_params(workdir, template, which, step)
+        return Trained(config, model, cfg, params, src_tok, tgt_tok, step, which,
+                       averaged=tuple(exported.get("averaged", ())))
     optimizer = make_optimizer(config.train)
     template = jax.eval_shape(lambda: init_state(model, cfg, optimizer, config.seed))
     state, _, _ = checkpoint.restore_params(workdir, template, which, step)
@@ -122,6 +128,8 @@ def load_average(workdir: str | Path, last: int) -> Trained:
     if not directory.is_dir():
         raise FileNotFoundError(f"workdir {directory} does not exist; train first with "
                                 f"`seq2seq-jax train --workdir {directory}`")
+    if checkpoint.is_export(directory):
+        return _exported_average(directory, last)
     steps = checkpoint.complete_steps(directory, checkpoint.LATEST)
     if len(steps) < last:
         raise ConfigError(
@@ -135,6 +143,22 @@ def load_average(workdir: str | Path, last: int) -> Trained:
     print(f"averaged the parameters of {directory / checkpoint.LATEST} steps "
           f"{', '.join(map(str, chosen))}", file=sys.stderr)
     return newest._replace(params=_mean(trees), averaged=tuple(chosen))
+
+
+def _exported_average(directory: Path, last: int) -> Trained:
+    """``load_average`` of an exported model: its parameters when they are already the
+    mean of ``last`` checkpoints, else an error saying what the export holds."""
+    trained = _load(directory, checkpoint.BEST)
+    if len(trained.averaged) != last:
+        holds = (f"the mean of steps {list(trained.averaged)}" if trained.averaged
+                 else f"one checkpoint (step {trained.step})")
+        raise ConfigError(
+            f"--average {last}: {directory} is an exported model holding {holds}, not the "
+            f"mean of {last}; drop --average or export the workdir again with --average "
+            f"{last}")
+    print(f"loaded exported {directory / trained.which}/{trained.step} (the mean of steps "
+          f"{', '.join(map(str, trained.averaged))})", file=sys.stderr)
+    return trained
 
 
 def _symbols(tok: Any) -> list[str]:
