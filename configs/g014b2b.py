@@ -18,7 +18,10 @@ its dev WER still falling at 10,000 steps; bahdanau_query_input 23.55 / 5.53;
 bahdanau and bahdanau_query_input as an ensemble 22.32 / 5.23 with --average 3; rnn,
 bahdanau and bahdanau_query_input 21.82 / 5.15; bahdanau_seed1 23.42 / 5.53,
 bahdanau_query_input_seed1 23.72 / 5.56, the four Bahdanau configs as an ensemble
-21.84 / 5.12, 21.62 / 5.08 with --average 3. Wall times and hardware: RESULTS.md.
+21.84 / 5.12, 21.62 / 5.08 with --average 3; bahdanau_seed2 25.23 / 5.92 (23.37 /
+5.48 with --average 3), bahdanau_query_input_seed2 23.50 / 5.52 (23.45 / 5.52), the
+two as an ensemble 22.62 / 5.29 with --average 3 (kept in models/g014b2b/). Wall times
+and hardware: RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config, model_section
