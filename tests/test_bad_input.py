@@ -240,7 +240,7 @@ def test_train_on_a_workdir_of_another_model_moves_nothing(trained, tmp_path, ca
 def test_nonfinite_loss_through_the_command_line(tmp_path, capsys):
     """A learning rate that blows the parameters up: one line naming the step, exit 3,
     and the checkpoints written before it are still there."""
-    argv = train_argv(tmp_path, "synthetic", "--config.train.learning_rate=1e30",
+    argv = train_argv(tmp_path, "synthetic", "--config.train.learning_rate=1e38",
                       "--config.train.num_steps=12", "--config.train.checkpoint_every=1",
                       "--config.train.log_every=12", "--config.train.eval_every=12")
     capsys.readouterr()
