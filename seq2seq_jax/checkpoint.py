@@ -62,6 +62,11 @@ def _abstract(x: Any) -> Any:
     return s
 
 
+def _save_args(state: Any, meta: dict[str, Any]) -> ocp.args.Composite:
+    """One save's items: the array pytree ``state`` and the JSON ``meta``."""
+    return ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+
+
 def _restore_args(template: Any) -> ocp.args.Composite:
     abstract = jax.tree.map(_abstract, template)
     return ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
@@ -140,9 +145,7 @@ class Checkpointer:
         if step in self.latest.all_steps():
             log.info("checkpoint %s/%d exists; not saved again", self.latest.directory, step)
             return
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                  meta=ocp.args.JsonSave(meta))
-        self.latest.save(step, args=args, force=True)
+        self.latest.save(step, args=_save_args(state, meta), force=True)
 
     def save_best(self, step: int, state: Any, meta: dict[str, Any], value: float) -> None:
         """Offer ``state`` to the best-checkpoint manager with its dev metric.
@@ -154,9 +157,8 @@ class Checkpointer:
             log.info("best checkpoint %s/%d exists; not saved again", self.best.directory,
                      step)
             return
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                  meta=ocp.args.JsonSave(meta))
-        self.best.save(step, args=args, metrics={self.metric: float(value)}, force=True)
+        self.best.save(step, args=_save_args(state, meta), metrics={self.metric: float(value)},
+                       force=True)
 
     def latest_step(self) -> int | None:
         return self.latest.latest_step()
@@ -339,8 +341,7 @@ def save_params(workdir: str | Path, step: int, params: Any, meta: dict[str, Any
     manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
         max_to_keep=1, create=True))
     try:
-        manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(params),
-                                                   meta=ocp.args.JsonSave(meta)), force=True)
+        manager.save(step, args=_save_args(params, meta), force=True)
         manager.wait_until_finished()
     finally:
         manager.close()
