@@ -23,7 +23,6 @@ at this and every longer length of its (batch, mode) -- except at the goal point
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import statistics
@@ -280,8 +279,8 @@ def env_info(sw: Sweep, peaks: list[float], wall_s: float, argv: Sequence[str]) 
         "device": device_name(), "platform": platform_name(), "cpu_count": os.cpu_count(),
         "usable_cores": host.usable_cores(),
         "python": sys.version.split()[0],
-        "versions": {name: _version(name) for name in ("jax", "jaxlib", "flax", "numpy",
-                                                       "torch", "seq2seq_jax")},
+        "versions": host.library_versions(("jax", "jaxlib", "flax", "numpy", "torch",
+                                           "seq2seq_jax")),
         "env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "OMP_NUM_THREADS",
                                                    "OMP_WAIT_POLICY", "MKL_NUM_THREADS",
                                                    "JAX_PLATFORMS")},
@@ -297,13 +296,6 @@ def env_info(sw: Sweep, peaks: list[float], wall_s: float, argv: Sequence[str]) 
     if stats:  # GPU: a process-wide high-water mark, so it is kept here, not per row
         info["device_peak_bytes_in_use"] = stats.get("peak_bytes_in_use")
     return info
-
-
-def _version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Sweep]:

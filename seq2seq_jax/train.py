@@ -18,7 +18,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from seq2seq_jax import checkpoint, evaluate, losses, models, parallel, pipeline, reporting
+from seq2seq_jax import checkpoint, evaluate, host, losses, models, parallel, pipeline, reporting
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.data import batching
 from seq2seq_jax.files import write_atomic
@@ -210,7 +210,8 @@ def build_run(config: ml_collections.ConfigDict, workdir: Path,
 def _meta(run: Run, step: int, stopper: EarlyStopping) -> dict[str, Any]:
     return {"config": run.config.to_dict(), "model_name": run.config.model.name,
             "tokenizers": pipeline.tokenizers_to_dict(run.src_tok, run.tgt_tok),
-            "data_position": step, "early_stopping": dataclasses.asdict(stopper)}
+            "data_position": step, "early_stopping": dataclasses.asdict(stopper),
+            "versions": host.library_versions()}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
@@ -265,6 +266,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
         state, meta, _ = restored
         stopper = EarlyStopping(**meta["early_stopping"])
         log.warning("resuming from the checkpoint at step %d in %s", int(state.step), workdir)
+        changed = host.version_changes(meta.get("versions"), host.library_versions())
+        if changed:
+            log.warning("%s: the checkpoint at step %d was written under other library "
+                        "versions (%s); training goes on, but the run will not be "
+                        "bit-identical to one trained without the change",
+                        workdir, int(state.step), ", ".join(changed))
     if jax.process_index() == 0:  # one writer of config.json and the metrics
         write_atomic(workdir / "config.json", config_lib.to_json(config))
 

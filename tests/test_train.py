@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from seq2seq_jax import checkpoint, models, train
+from seq2seq_jax import checkpoint, host, models, train
 from seq2seq_jax import config as config_lib
 from seq2seq_jax import workdir as workdir_lib
 
@@ -103,6 +103,36 @@ def test_resume_gives_the_same_batches_and_parameters(tmp_path):
     loss_b = {m["step"]: m["loss"] for m in _read_metrics(resumed) if m["split"] == "train"}
     for s in (6, 9, 12):
         assert loss_a[s] == loss_b[s]
+
+
+def test_checkpoints_record_library_versions_and_resume_names_a_change(tmp_path, monkeypatch,
+                                                                        caplog):
+    c = tiny_config()
+    train.train_and_evaluate(c, tmp_path, stop_at=3)
+    meta, _ = checkpoint.read_meta(tmp_path, checkpoint.LATEST)
+    assert meta["versions"] == host.library_versions()
+    assert meta["versions"]["jax"] == jax.__version__
+    with caplog.at_level("WARNING", logger=train.log.name):
+        train.train_and_evaluate(c, tmp_path, stop_at=6)  # the same versions: no warning
+    assert not [r for r in caplog.records if "other library versions" in r.getMessage()]
+    real = host.library_versions()
+    monkeypatch.setattr(host, "library_versions", lambda: {**real, "jaxlib": "0.0.1"})
+    with caplog.at_level("WARNING", logger=train.log.name):
+        train.train_and_evaluate(c, tmp_path, stop_at=9)
+    warned = [r.getMessage() for r in caplog.records if "other library versions" in
+              r.getMessage()]
+    assert len(warned) == 1
+    assert f"jaxlib {real['jaxlib']} -> 0.0.1" in warned[0] and "step 6" in warned[0]
+    meta, step = checkpoint.read_meta(tmp_path, checkpoint.LATEST)
+    assert step == 9 and meta["versions"]["jaxlib"] == "0.0.1"  # what wrote this checkpoint
+
+
+def test_version_changes_names_each_difference():
+    now = {"jax": "0.10.2", "jaxlib": "0.10.2", "optax": "0.2.8"}
+    assert host.version_changes(None, now) == []  # a checkpoint from before versions were kept
+    assert host.version_changes(dict(now), now) == []
+    assert host.version_changes({"jax": "0.9.0", "jaxlib": "0.10.2"}, now) == [
+        "jax 0.9.0 -> 0.10.2"]
 
 
 def test_early_stopping_stops_after_patience(tmp_path):
