@@ -17,7 +17,8 @@ CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None)
 CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
                                        "bahdanau_query_input", "bahdanau_seed1",
                                        "bahdanau_query_input_seed1", "bahdanau_seed2",
-                                       "bahdanau_query_input_seed2")]
+                                       "bahdanau_query_input_seed2", "bahdanau_seed3",
+                                       "bahdanau_rerun", "bahdanau_query_input_rerun")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long")]
@@ -95,7 +96,8 @@ def test_g014b2b_seed_members_differ_from_their_bases_in_the_seed_alone():
     mod = _load("g014b2b.py")
     for base_name in ("bahdanau", "bahdanau_query_input"):
         base = mod.get_config(base_name)
-        for seed in (1, 2):
+        assert mod.get_config(f"{base_name}_rerun").to_dict() == base.to_dict()
+        for seed in (1, 2, 3):
             member = mod.get_config(f"{base_name}_seed{seed}")
             assert (member.model.to_dict(), member.train.to_dict(), member.data.to_dict()) == (
                 base.model.to_dict(), base.train.to_dict(), base.data.to_dict())
