@@ -9,8 +9,9 @@ bahdanau_query_input (Bahdanau whose scoring network also reads the previous out
 phoneme, model.query_input; see configs/multi30k.py), and bahdanau_seed1 /
 bahdanau_query_input_seed1 (the same two from seed 1 instead of 0: ensemble members;
 _seed2 from seed 2, _seed3 from seed 3), and bahdanau_rerun /
-bahdanau_query_input_rerun (the seed-0 configs unchanged, trained again under jax
-0.10.2, whose rounding differs from the first runs' from the first step). Scoring
+bahdanau_query_input_rerun (the seed-0 configs unchanged, trained again on another
+CPU under jax 0.10.2, whose rounding differs from the first runs' from the first
+steps). Scoring
 follows the published convention: a word is correct when the 1-best matches any of
 its reference pronunciations; PER is the edit
 distance to the closest reference over its length. Measured (beam 5): bahdanau test
@@ -43,8 +44,9 @@ MODELS["bahdanau_query_input"] = {**MODELS["bahdanau"], "query_input": True}
 SEEDS = {f"{m}_seed{k}": k for m in ("bahdanau", "bahdanau_query_input") for k in (1, 2, 3)}
 for _name in SEEDS:
     MODELS[_name] = MODELS[_name.rsplit("_seed", 1)[0]]
-# The seed-0 configs unchanged, trained again under the pinned jax 0.10.2
-# (constraints.txt): another run, not a copy, as rounding differs from step 1 on.
+# The seed-0 configs unchanged, trained again on another CPU (Intel Xeon, not the first
+# runs' AMD EPYC) under jax 0.10.2: another run, not a copy, as rounding differs from
+# the first steps on.
 for _name in ("bahdanau", "bahdanau_query_input"):
     MODELS[f"{_name}_rerun"] = MODELS[_name]
 

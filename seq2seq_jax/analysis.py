@@ -195,9 +195,14 @@ def has_steps(directory: Path) -> bool:
 
 def _checkpoint(directory: Path, average: int = 0) -> tuple[str, int, list[int]]:
     """``(which, step, averaged steps)`` that ``workdir.load`` (or, with ``average``,
-    ``workdir.load_average``) restores, without restoring it."""
+    ``workdir.load_average``) restores, without restoring it. An exported model
+    (``seq2seq-jax export``) is its one ``best/`` step, with the steps it was averaged
+    from whether ``average`` is given or not (``load_average`` checks the count)."""
     if not directory.is_dir():
         raise FileNotFoundError(f"workdir {directory} does not exist")
+    if checkpoint.is_export(directory):
+        meta, step = checkpoint.read_meta(directory, checkpoint.BEST)
+        return checkpoint.BEST, step, list(meta[checkpoint.EXPORTED].get("averaged", []))
     if average:
         steps = checkpoint.complete_steps(directory, checkpoint.LATEST)[-average:]
         return checkpoint.LATEST, steps[-1] if steps else -1, steps
@@ -277,7 +282,7 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
     key = {"checkpoint": which, "step": step, "split": split, "limit": limit,
            "options": options, "decode": config.decode.to_dict(),
            "attention_lengths": list(attention_lengths)}
-    if average:
+    if average or averaged:
         key["averaged"] = averaged
     if others:
         key["members"] = [[str(d), *_checkpoint(d, average)] for d in [directory, *others]]

@@ -152,8 +152,7 @@ def _scored(a: dict[str, Any]) -> str:
                          else f"{Path(d).name} {w} {s:,}" for d, w, s, avg in members)
     averaged = key.get("averaged")
     if averaged:
-        return (f"mean of {len(averaged)} {a['checkpoint']} ({averaged[0]:,}–"
-                f"{averaged[-1]:,})")
+        return f"mean of {len(averaged)} checkpoints ({averaged[0]:,}–{averaged[-1]:,})"
     return f"{a['checkpoint']} {a['step']:,}"
 
 

@@ -276,6 +276,31 @@ def test_analyze_an_ensemble_of_a_workdir_and_its_twin_decodes_as_the_workdir(
     assert hyps[0] == hyps[1] and both["metrics"] == pytest.approx(plain["metrics"])
 
 
+def test_analyze_an_averaged_export_alone_and_in_an_ensemble(synthetic_wd, tmp_path):
+    from seq2seq_jax import checkpoint, results_markdown
+    from seq2seq_jax.export import export
+
+    steps = checkpoint.complete_steps(synthetic_wd)
+    out = tmp_path / "exported"
+    export(synthetic_wd, out, average=1)
+    avg = analysis.analyze(out, edges=(4, 8), options=LONGER, average=1)
+    assert avg["decode"] == "greedy_avg1" and avg["key"]["checkpoint"] == checkpoint.BEST
+    assert avg["key"]["averaged"] == steps[-1:] and avg["step"] == steps[-1]
+    direct = analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER, average=1)
+    assert avg["metrics"] == pytest.approx(direct["metrics"])
+    # without --average it is still the mean it was exported as, and says so
+    plain = analysis.analyze(out, edges=(4, 8), options=LONGER)
+    assert plain["decode"] == "greedy" and plain["key"]["averaged"] == steps[-1:]
+    label = f"mean of 1 checkpoints ({steps[-1]:,}–{steps[-1]:,})"
+    assert results_markdown._scored(plain) == results_markdown._scored(avg) == label
+    both = analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER, average=1,
+                            ensemble=[out])
+    assert both["key"]["members"][1] == [str(out), checkpoint.BEST, steps[-1], steps[-1:]]
+    assert results_markdown._scored(both) == "; ".join(
+        [f"wd mean of 1 ({steps[-1]:,}–{steps[-1]:,})",
+         f"exported mean of 1 ({steps[-1]:,}–{steps[-1]:,})"])
+
+
 def test_analyze_g2p_workdir_groups_references(tmp_path_factory, shared_tfds):
     directory = tiny_workdir(tmp_path_factory.getbasetemp(), "cmudict_g2p", shared_tfds)
     directory = Path(shutil.copytree(directory, tmp_path_factory.mktemp("g2p") / "wd"))
