@@ -24,7 +24,10 @@ bahdanau and bahdanau_query_input 21.82 / 5.15; bahdanau_seed1 23.42 / 5.53,
 bahdanau_query_input_seed1 23.72 / 5.56, the four Bahdanau configs as an ensemble
 21.84 / 5.12, 21.62 / 5.08 with --average 3; bahdanau_seed2 25.23 / 5.92 (23.37 /
 5.48 with --average 3), bahdanau_query_input_seed2 23.50 / 5.52 (23.45 / 5.52), the
-two as an ensemble 22.62 / 5.29 with --average 3 (kept in models/g014b2b/). Wall times
+two as an ensemble 22.62 / 5.29 with --average 3 (kept in models/g014b2b/); with
+--average 3, bahdanau_rerun 23.56 / 5.54, bahdanau_query_input_rerun 23.59 / 5.58,
+bahdanau_seed3 22.98 / 5.44, bahdanau_query_input_seed3 23.40 / 5.53, the rerun, seed-2
+and seed-3 pairs as one ensemble 21.67 / 5.11 (all six in models/g014b2b/). Wall times
 and hardware: RESULTS.md.
 """
 
