@@ -11,9 +11,8 @@ bahdanau_query_input_seed1 (the same two from seed 1 instead of 0: ensemble memb
 _seed2 from seed 2, _seed3 from seed 3), and bahdanau_rerun /
 bahdanau_query_input_rerun (the seed-0 configs unchanged, trained again on another
 CPU under jax 0.10.2, whose rounding differs from the first runs' from the first
-steps). Scoring
-follows the published convention: a word is correct when the 1-best matches any of
-its reference pronunciations; PER is the edit
+steps). Scoring follows the published convention: a word is correct when the 1-best
+matches any of its reference pronunciations; PER is the edit
 distance to the closest reference over its length. Measured (beam 5): bahdanau test
 WER 23.55 %, PER 5.56 % (23.14 / 5.42 with --average 3); rnn 24.59 / 5.91; luong
 27.07 / 6.40; rnn and bahdanau as an ensemble (eval --ensemble) 22.02 / 5.18, 21.97

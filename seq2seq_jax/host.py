@@ -8,6 +8,7 @@ everywhere rather than the machine's total.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -48,6 +49,7 @@ def host_description() -> str:
 NUMERIC_PACKAGES = ("jax", "jaxlib", "optax", "flax", "orbax-checkpoint", "numpy")
 
 
+@functools.cache  # fixed for the process; every checkpoint's meta asks again
 def package_version(name: str) -> str | None:
     """The installed version of distribution ``name``, or None when it is not installed."""
     try:
