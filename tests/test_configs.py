@@ -18,7 +18,8 @@ CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
                                        "bahdanau_query_input", "bahdanau_seed1",
                                        "bahdanau_query_input_seed1", "bahdanau_seed2",
                                        "bahdanau_query_input_seed2", "bahdanau_seed3",
-                                       "bahdanau_rerun", "bahdanau_query_input_rerun")]
+                                       "bahdanau_rerun", "bahdanau_query_input_rerun",
+                                       "bahdanau_enc2", "bahdanau_long")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long")]
@@ -102,6 +103,18 @@ def test_g014b2b_seed_members_differ_from_their_bases_in_the_seed_alone():
             assert (member.model.to_dict(), member.train.to_dict(), member.data.to_dict()) == (
                 base.model.to_dict(), base.train.to_dict(), base.data.to_dict())
             assert (base.seed, member.seed) == (0, seed)
+
+
+def test_g014b2b_stronger_members_change_depth_or_length_and_nothing_else():
+    mod = _load("g014b2b.py")
+    base = mod.get_config("bahdanau")
+    deep, long = mod.get_config("bahdanau_enc2"), mod.get_config("bahdanau_long")
+    assert {**base.model.to_dict(), "enc_layers": 2} == deep.model.to_dict() != base.model.to_dict()
+    assert long.model.to_dict() == base.model.to_dict()
+    for member, steps in ((deep, 15_000), (long, 20_000)):
+        assert {**base.train.to_dict(), "num_steps": steps} == member.train.to_dict()
+        assert member.data.to_dict() == base.data.to_dict()
+    assert (base.train.num_steps, deep.seed, long.seed) == (10_000, 0, 4)
 
 
 def test_multi30k_bahdanau_query_input_differs_from_bahdanau_in_the_query_alone():
