@@ -1,7 +1,7 @@
 """The ``seq2seq-jax`` command: argument parsing only.
 
   seq2seq-jax train [--config configs/NAME.py] [--config.key=value ...] --workdir DIR
-  seq2seq-jax eval --workdir DIR [--split test] [--beam N [--alpha A]]
+  seq2seq-jax eval --workdir DIR [--split test] [--beam N [--alpha A]] [--out PATH]
   seq2seq-jax predict --workdir DIR [--beam N | --sample] [--input FILE] [--attention-plot F.png]
   seq2seq-jax export --workdir DIR --out NEW_DIR [--average N]
   seq2seq-jax bench [--quick] --out DIR
@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="score the mean parameters of the newest N checkpoints")
     e.add_argument("--ensemble", nargs="+", default=(), metavar="DIR",
                    help="more workdirs: score the mean of their next-token probabilities")
+    e.add_argument("--out", default=None, metavar="PATH",
+                   help="save the JSON here (a .json file, or a folder that gets the usual "
+                        "name) instead of in --workdir")
     pr = sub.add_parser("predict", help="decode stdin (or --input) line by line")
     pr.add_argument("--workdir", required=True)
     pr.add_argument("--input", default=None, help="a file with one input a line")
@@ -173,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "eval":
             commands.run_eval(args.workdir, args.split, args.beam, args.limit,
-                              average=args.average, ensemble=args.ensemble, alpha=args.alpha)
+                              average=args.average, ensemble=args.ensemble, alpha=args.alpha,
+                              out=args.out)
         elif args.command == "predict":
             commands.run_predict(args.workdir, _read_lines(args.input), sys.stdout,
                                  beam=args.beam, sample=args.sample,

@@ -56,13 +56,16 @@ def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
 
 def run_eval(directory: str, split: str = "test", beam: int | None = None,
              limit: int = 0, examples_to_show: int = 5, average: int = 0,
-             ensemble: Sequence[str] = (), alpha: float | None = None) -> dict[str, Any]:
+             ensemble: Sequence[str] = (), alpha: float | None = None,
+             out: str | None = None) -> dict[str, Any]:
     """Score the best checkpoint (or the mean of the newest ``average``, or an
     ensemble with the ``ensemble`` workdirs) on ``split``, decoded and teacher-forced
     (``evaluate.teacher_forced``: NLL, perplexity, token accuracy of the
     references); print and save one JSON object in ``directory`` (``eval_<split>``,
     then ``_beam<k>``, ``_alpha<a>``, ``_avg<n>``, ``_ens-<member folders joined by +>``
-    as they apply). ``alpha``
+    as they apply). ``out`` saves it elsewhere: a path ending in ``.json`` is the
+    file, any other a folder (made if missing) that gets the same file name; use it
+    for an exported model kept under version control. ``alpha``
     replaces the config's beam-search length-penalty exponent (``decode.alpha``)."""
     _check_options(beam=beam, limit=limit, average=average, alpha=alpha)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
@@ -100,7 +103,11 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
         name += f"_avg{len(trained.averaged)}"
     if trained.members:
         name += workdir.ensemble_tag([directory, *ensemble])
-    write_atomic(Path(directory) / f"{name}.json", json.dumps(result, indent=2, default=str))
+    target = Path(directory) / f"{name}.json"
+    if out is not None:
+        target = Path(out) if out.endswith(".json") else Path(out) / target.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, json.dumps(result, indent=2, default=str))
     print(json.dumps(result, default=str))
     return result
 

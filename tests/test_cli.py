@@ -215,6 +215,19 @@ def test_eval_ensembles_are_saved_under_their_members_names(trained, tmp_path, c
             str(trained), str(twin)]
 
 
+def test_eval_out_saves_the_json_elsewhere_and_leaves_the_workdir_alone(trained, tmp_path,
+                                                                         capsys):
+    before = sorted(p.name for p in trained.iterdir())
+    argv = ["eval", "--workdir", str(trained), "--limit", "4"]
+    assert cli.main([*argv, "--out", str(tmp_path / "scores" / "mine.json")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((tmp_path / "scores" / "mine.json").read_text()) == out
+    assert cli.main([*argv, "--out", str(tmp_path / "folder")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((tmp_path / "folder" / "eval_test.json").read_text()) == out
+    assert sorted(p.name for p in trained.iterdir()) == before
+
+
 def test_eval_alpha_replaces_the_length_penalty_and_names_the_file(trained, capsys):
     argv = ["eval", "--workdir", str(trained), "--limit", "8", "--beam", "3"]
     assert cli.main([*argv, "--alpha", "0"]) == 0
