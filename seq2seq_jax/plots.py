@@ -44,6 +44,23 @@ def wrap_title(title: str, width_inches: float) -> str:
                          break_long_words=True, break_on_hyphens=False)
 
 
+def legend_label(name: str, width: int = 44) -> str:
+    """``name`` in lines of at most ``width`` characters, broken after a ``+`` or a space.
+
+    Ensemble labels join their members' names with ``+``; unbroken, six members make
+    a legend wider than the panels it stands beside. A single part longer than
+    ``width`` keeps a line of its own, unbroken.
+    """
+    parts = [p for p in name.replace("+", "+\0").replace(" ", " \0").split("\0") if p]
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(part.rstrip()) <= width:
+            lines[-1] += part
+        else:
+            lines.append(part)
+    return "\n".join(line.rstrip() for line in lines)
+
+
 Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]
 
 
@@ -82,7 +99,8 @@ def length_curves(panels: Sequence[tuple[str, Series]],
     markers = "osD^vP*X"
     for ax, (ylabel, series) in zip(axes, panels, strict=False):
         for k, (name, (xs, ys)) in enumerate(series.items()):
-            ax.plot(xs, ys, marker=markers[k % len(markers)], color=f"C{k}", label=name)
+            ax.plot(xs, ys, marker=markers[k % len(markers)], color=f"C{k}",
+                    label=legend_label(name))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     bars = axes[-1]

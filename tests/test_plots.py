@@ -89,6 +89,40 @@ def test_length_curves_legend_covers_no_panel(tmp_path, monkeypatch):
     plt.close(fig)
 
 
+@pytest.mark.parametrize("name", [
+    "bahdanau", "ensemble " + "+".join(f"bahdanau_query_input_seed{i}" for i in range(6)),
+    "x" * 60 + "+y", "a b+c " * 20])
+def test_legend_labels_break_only_between_parts_and_keep_every_character(name):
+    label = plots.legend_label(name, width=44)
+    for line in label.splitlines()[:-1]:  # each break follows a "+" or a space
+        follows = name[name.index(line) + len(line):][:1]
+        assert line.endswith("+") or follows == " "
+    assert "".join(label.split()) == "".join(name.split())
+    for line in label.splitlines():
+        assert len(line) <= 44 or ("+" not in line[:-1] and " " not in line)
+    if len(name) <= 44:
+        assert label == name
+
+
+def test_six_member_ensemble_legend_is_no_wider_than_a_panel(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    members = ["bahdanau_rerun", "bahdanau_query_input_rerun", "bahdanau_seed2",
+               "bahdanau_query_input_seed2", "bahdanau_seed3", "bahdanau_query_input_seed3"]
+    series = {"ensemble " + "+".join(members): ([4.0, 8.0], [20.0, 25.0]),
+              "bahdanau_seed3": ([4.0, 8.0], [21.0, 26.0])}
+    plots.length_curves([("WER %", series)], ([4.0, 8.0], [100, 50]), tmp_path / "six.png",
+                        xlabel="letters")
+    (fig,) = figures
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert legend.width <= fig.axes[0].get_window_extent().width
+    monkeypatch.undo()
+    plt.close(fig)
+
+
 def test_length_curves_without_series_still_draws_the_axes(tmp_path):
     path = tmp_path / "empty.png"
     plots.length_curves([("y", {})], ([], []), path, xlabel="x")
