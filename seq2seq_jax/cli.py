@@ -111,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--ensemble", nargs="+", default=(), metavar="DIR",
                    help="more workdirs: score the mean of their next-token probabilities")
     e.add_argument("--out", default=None, metavar="PATH",
-                   help="save the JSON here (a .json file, or a folder that gets the usual "
-                        "name) instead of in --workdir")
+                   help="save the JSON here (a .json file, or a folder: there it is named "
+                        "WORKDIR_FOLDER.eval_...json) instead of in --workdir")
     pr = sub.add_parser("predict", help="decode stdin (or --input) line by line")
     pr.add_argument("--workdir", required=True)
     pr.add_argument("--input", default=None, help="a file with one input a line")

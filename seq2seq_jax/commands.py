@@ -64,8 +64,10 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     references); print and save one JSON object in ``directory`` (``eval_<split>``,
     then ``_beam<k>``, ``_alpha<a>``, ``_avg<n>``, ``_ens-<member folders joined by +>``
     as they apply). ``out`` saves it elsewhere: a path ending in ``.json`` is the
-    file, any other a folder (made if missing) that gets the same file name; use it
-    for an exported model kept under version control. ``alpha``
+    file, any other a folder (made if missing) in which the file name starts with
+    the workdir's folder name (``<folder>.eval_...json``), so that evaluations of
+    several models can share one folder; use it for an exported model kept under
+    version control. ``alpha``
     replaces the config's beam-search length-penalty exponent (``decode.alpha``)."""
     _check_options(beam=beam, limit=limit, average=average, alpha=alpha)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
@@ -105,7 +107,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
         name += workdir.ensemble_tag([directory, *ensemble])
     target = Path(directory) / f"{name}.json"
     if out is not None:
-        target = Path(out) if out.endswith(".json") else Path(out) / target.name
+        target = (Path(out) if out.endswith(".json")
+                  else Path(out) / f"{Path(directory).resolve().name}.{target.name}")
         target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, json.dumps(result, indent=2, default=str))
     print(json.dumps(result, default=str))

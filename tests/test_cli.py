@@ -224,8 +224,15 @@ def test_eval_out_saves_the_json_elsewhere_and_leaves_the_workdir_alone(trained,
     assert json.loads((tmp_path / "scores" / "mine.json").read_text()) == out
     assert cli.main([*argv, "--out", str(tmp_path / "folder")]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert json.loads((tmp_path / "folder" / "eval_test.json").read_text()) == out
+    assert json.loads((tmp_path / "folder" / f"{trained.name}.eval_test.json").read_text()) == out
     assert sorted(p.name for p in trained.iterdir()) == before
+    twin = tmp_path / "twin"  # another model scored into the same folder: both files kept
+    shutil.copytree(trained, twin)
+    assert cli.main(["eval", "--workdir", str(twin), "--limit", "2", "--out",
+                     str(tmp_path / "folder")]) == 0
+    assert {p.name for p in (tmp_path / "folder").iterdir()} == {
+        f"{trained.name}.eval_test.json", "twin.eval_test.json"}
+    assert json.loads((tmp_path / "folder" / f"{trained.name}.eval_test.json").read_text()) == out
 
 
 def test_eval_alpha_replaces_the_length_penalty_and_names_the_file(trained, capsys):
