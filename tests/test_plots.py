@@ -123,6 +123,23 @@ def test_six_member_ensemble_legend_is_no_wider_than_a_panel(tmp_path, monkeypat
     plt.close(fig)
 
 
+@pytest.mark.parametrize("n", [3, 11, 20])
+def test_every_line_has_its_own_colour(tmp_path, monkeypatch, n):
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    series = {f"model_{k}": ([1.0, 2.0], [float(k), float(k + 1)]) for k in range(n)}
+    plots.length_curves([("y", series), ("z", series)], ([1.0, 2.0], [5, 5]),
+                        tmp_path / "many.png", xlabel="x")
+    (fig,) = figures
+    colours = [[to_rgba(line.get_color()) for line in ax.get_lines()] for ax in fig.axes[:2]]
+    assert len(set(colours[0])) == n and colours[0] == colours[1]  # the same in each panel
+    monkeypatch.undo()
+    plt.close(fig)
+
+
 def test_length_curves_without_series_still_draws_the_axes(tmp_path):
     path = tmp_path / "empty.png"
     plots.length_curves([("y", {})], ([], []), path, xlabel="x")
