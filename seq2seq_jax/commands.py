@@ -39,6 +39,27 @@ def _check_options(beam: int | None = None, temperature: float | None = None,
                           "N = the mean of the newest N)")
 
 
+def _check_out(out: str | None) -> None:
+    """Reject an ``eval --out`` that could not be written, before minutes of decoding."""
+    if out is None:
+        return
+    path = Path(out)
+    if out.endswith(".json"):
+        if path.is_dir():
+            raise ConfigError(f"--out {out}: is a folder; name a new .json file, or drop "
+                              "the .json ending to write into the folder")
+        folder = path.parent
+    else:
+        folder = path
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {out}: is a file but does not end in .json; name a "
+                              "folder, or a file ending in .json")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is a file, so no folder can be made "
+                          "there; choose another path")
+
+
 def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
                           sample: bool, temperature: float | None,
                           alpha: float | None = None) -> None:
@@ -70,6 +91,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     version control. ``alpha``
     replaces the config's beam-search length-penalty exponent (``decode.alpha``)."""
     _check_options(beam=beam, limit=limit, average=average, alpha=alpha)
+    _check_out(out)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
     _apply_decode_options(config, beam, False, None, alpha)

@@ -235,6 +235,18 @@ def test_eval_out_saves_the_json_elsewhere_and_leaves_the_workdir_alone(trained,
     assert json.loads((tmp_path / "folder" / f"{trained.name}.eval_test.json").read_text()) == out
 
 
+def test_eval_out_that_cannot_be_written_stops_before_decoding(trained, tmp_path, capsys):
+    (tmp_path / "plain").write_text("x")
+    (tmp_path / "folder.json").mkdir()
+    argv = ["eval", "--workdir", str(trained), "--limit", "4", "--out"]
+    for out, says in ((tmp_path / "plain", "does not end in .json"),
+                      (tmp_path / "folder.json", "is a folder"),
+                      (tmp_path / "plain" / "x.json", "is a file, so no folder")):
+        err = _run_error([*argv, str(out)], capsys)
+        assert f"--out {out}" in err and says in err
+    assert (tmp_path / "plain").read_text() == "x"  # nothing already there is touched
+
+
 def test_eval_alpha_replaces_the_length_penalty_and_names_the_file(trained, capsys):
     argv = ["eval", "--workdir", str(trained), "--limit", "8", "--beam", "3"]
     assert cli.main([*argv, "--alpha", "0"]) == 0
