@@ -200,8 +200,9 @@ def _checkpoint(directory: Path, average: int = 0) -> tuple[str, int, list[int]]
     from whether ``average`` is given or not (``load_average`` checks the count)."""
     if not directory.is_dir():
         raise FileNotFoundError(f"workdir {directory} does not exist")
-    if checkpoint.is_export(directory):
-        meta, step = checkpoint.read_meta(directory, checkpoint.BEST)
+    exported = checkpoint.export_meta(directory)
+    if exported is not None:
+        meta, step = exported
         return checkpoint.BEST, step, list(meta[checkpoint.EXPORTED].get("averaged", []))
     if average:
         steps = checkpoint.complete_steps(directory, checkpoint.LATEST)[-average:]

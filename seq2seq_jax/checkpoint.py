@@ -311,17 +311,23 @@ def restore_params(workdir: str | Path, template: Any, which: str = BEST,
     return state, meta, got
 
 
-def is_export(workdir: str | Path) -> bool:
-    """Whether ``workdir`` is an exported model (``save_params``): a ``best/`` checkpoint
-    whose meta says so, and no ``checkpoints/`` to resume training from."""
+def export_meta(workdir: str | Path) -> tuple[dict[str, Any], int] | None:
+    """``(meta, step)`` of an exported model's ``best/`` checkpoint (``save_params``),
+    or None when ``workdir`` is not one: it has ``checkpoints/`` to resume training
+    from, or no ``best/`` whose meta says it was exported."""
     directory = Path(workdir)
     if (directory / LATEST).exists() or not (directory / BEST).is_dir():
-        return False
+        return None
     try:
-        meta, _ = read_meta(directory, BEST)
+        meta, step = read_meta(directory, BEST)
     except (FileNotFoundError, CheckpointError):
-        return False
-    return EXPORTED in meta
+        return None
+    return (meta, step) if EXPORTED in meta else None
+
+
+def is_export(workdir: str | Path) -> bool:
+    """Whether ``workdir`` is an exported model (``export_meta``)."""
+    return export_meta(workdir) is not None
 
 
 def save_params(workdir: str | Path, step: int, params: Any, meta: dict[str, Any]) -> Path:

@@ -99,9 +99,8 @@ def length_curves(panels: Sequence[tuple[str, Series]],
     markers = "osD^vP*X"
     lines = max((len(series) for _, series in panels), default=0)
     # past the 10 colours of the default cycle, tab20's 20 (no two lines alike up to 20)
-    tab20 = plt.get_cmap("tab20")
     colors = ([f"C{k}" for k in range(10)] if lines <= 10
-              else [tab20(k / 19) for k in range(20)])
+              else [plt.get_cmap("tab20")(k) for k in range(20)])
     for ax, (ylabel, series) in zip(axes, panels, strict=False):
         for k, (name, (xs, ys)) in enumerate(series.items()):
             ax.plot(xs, ys, marker=markers[k % len(markers)], color=colors[k % len(colors)],
