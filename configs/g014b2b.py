@@ -13,24 +13,25 @@ _seed2 from seed 2, _seed3 from seed 3), and bahdanau_rerun / bahdanau_query_inp
 rounding differs from the first runs' from the first steps), and bahdanau_enc2 (a
 2-layer bidirectional encoder, 15,000 steps) / bahdanau_long / bahdanau_query_input_long
 (the one-layer shapes for 20,000 steps, seed 4), and bahdanau_enc2_long (bahdanau_enc2
-for 20,000 steps, seed 5). Scoring follows the published convention: a word is correct
-when the 1-best matches any of its reference pronunciations; PER is the edit distance to
-the closest reference over its length. Measured (beam 5): bahdanau test WER 23.55 %, PER
-5.56 % (23.14 / 5.42 with --average 3); rnn 24.59 / 5.91; luong 27.07 / 6.40; rnn and
-bahdanau as an ensemble (eval --ensemble) 22.02 / 5.18, 21.97 / 5.15 with --average 3;
-transformer 27.81 / 6.80 (27.68 / 6.76 with --average 3), its dev WER still falling at
-10,000 steps; bahdanau_query_input 23.55 / 5.53; bahdanau and bahdanau_query_input as an
-ensemble 22.32 / 5.23 with --average 3; rnn, bahdanau and bahdanau_query_input 21.82 /
-5.15; bahdanau_seed1 23.42 / 5.53, bahdanau_query_input_seed1 23.72 / 5.56, the four
-Bahdanau configs as an ensemble 21.84 / 5.12, 21.62 / 5.08 with --average 3;
-bahdanau_seed2 25.23 / 5.92 (23.37 / 5.48 with --average 3), bahdanau_query_input_seed2
-23.50 / 5.52 (23.45 / 5.52), the two as an ensemble 22.62 / 5.29 with --average 3 (kept
-in models/g014b2b/); with --average 3, bahdanau_rerun 23.56 / 5.54,
-bahdanau_query_input_rerun 23.59 / 5.58, bahdanau_seed3 22.98 / 5.44,
-bahdanau_query_input_seed3 23.40 / 5.53, the rerun, seed-2 and seed-3 pairs as one
-ensemble 21.67 / 5.11 (all six in models/g014b2b/). bahdanau_enc2 21.98 / 5.11 and
-bahdanau_long 22.02 / 5.18 with --average 3, the two as an ensemble 20.78 / 4.84 (both
-in models/g014b2b/). Wall times and hardware: RESULTS.md.
+for 20,000 steps, seed 5), and bahdanau_query_input_enc2 (the 2-layer encoder with the
+query-input scorer, 15,000 steps, seed 6). Scoring follows the published convention: a
+word is correct when the 1-best matches any of its reference pronunciations; PER is the
+edit distance to the closest reference over its length. Measured (beam 5): bahdanau test
+WER 23.55 %, PER 5.56 % (23.14 / 5.42 with --average 3); rnn 24.59 / 5.91; luong 27.07 /
+6.40; rnn and bahdanau as an ensemble (eval --ensemble) 22.02 / 5.18, 21.97 / 5.15 with
+--average 3; transformer 27.81 / 6.80 (27.68 / 6.76 with --average 3), its dev WER still
+falling at 10,000 steps; bahdanau_query_input 23.55 / 5.53; bahdanau and
+bahdanau_query_input as an ensemble 22.32 / 5.23 with --average 3; rnn, bahdanau and
+bahdanau_query_input 21.82 / 5.15; bahdanau_seed1 23.42 / 5.53,
+bahdanau_query_input_seed1 23.72 / 5.56, the four Bahdanau configs as an ensemble 21.84
+/ 5.12, 21.62 / 5.08 with --average 3; bahdanau_seed2 25.23 / 5.92 (23.37 / 5.48 with
+--average 3), bahdanau_query_input_seed2 23.50 / 5.52 (23.45 / 5.52), the two as an
+ensemble 22.62 / 5.29 with --average 3 (kept in models/g014b2b/); with --average 3,
+bahdanau_rerun 23.56 / 5.54, bahdanau_query_input_rerun 23.59 / 5.58, bahdanau_seed3
+22.98 / 5.44, bahdanau_query_input_seed3 23.40 / 5.53, the rerun, seed-2 and seed-3
+pairs as one ensemble 21.67 / 5.11 (all six in models/g014b2b/). bahdanau_enc2 21.98 /
+5.11 and bahdanau_long 22.02 / 5.18 with --average 3, the two as an ensemble 20.78 /
+4.84 (both in models/g014b2b/). Wall times and hardware: RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config, model_section
@@ -60,9 +61,12 @@ MODELS["bahdanau_enc2"] = {**MODELS["bahdanau"], "enc_layers": 2}
 MODELS["bahdanau_long"] = MODELS["bahdanau"]
 MODELS["bahdanau_query_input_long"] = MODELS["bahdanau_query_input"]
 MODELS["bahdanau_enc2_long"] = MODELS["bahdanau_enc2"]
-SEEDS.update(bahdanau_long=4, bahdanau_query_input_long=4, bahdanau_enc2_long=5)
+# The deeper encoder with the query-input scorer: a strong member that differs in kind.
+MODELS["bahdanau_query_input_enc2"] = {**MODELS["bahdanau_query_input"], "enc_layers": 2}
+SEEDS.update(bahdanau_long=4, bahdanau_query_input_long=4, bahdanau_enc2_long=5,
+             bahdanau_query_input_enc2=6)
 STEPS = {"bahdanau_enc2": 15_000, "bahdanau_long": 20_000, "bahdanau_query_input_long": 20_000,
-         "bahdanau_enc2_long": 20_000}
+         "bahdanau_enc2_long": 20_000, "bahdanau_query_input_enc2": 15_000}
 
 
 def get_config(arg: str = "bahdanau"):

@@ -20,7 +20,8 @@ CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
                                        "bahdanau_query_input_seed2", "bahdanau_seed3",
                                        "bahdanau_rerun", "bahdanau_query_input_rerun",
                                        "bahdanau_enc2", "bahdanau_long",
-                                       "bahdanau_query_input_long", "bahdanau_enc2_long")]
+                                       "bahdanau_query_input_long", "bahdanau_enc2_long",
+                                       "bahdanau_query_input_enc2")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long")]
@@ -125,6 +126,11 @@ def test_g014b2b_stronger_members_change_depth_or_length_and_nothing_else():
     assert deep_long.model.to_dict() == deep.model.to_dict()
     assert {**deep.train.to_dict(), "num_steps": 20_000} == deep_long.train.to_dict()
     assert deep_long.seed == 5
+    qi_deep = mod.get_config("bahdanau_query_input_enc2")
+    assert {**qi.model.to_dict(), "enc_layers": 2} == qi_deep.model.to_dict()
+    assert {**qi.model.to_dict(), "enc_layers": 2} != deep.model.to_dict()
+    assert {**qi.train.to_dict(), "num_steps": 15_000} == qi_deep.train.to_dict()
+    assert qi_deep.seed == 6
 
 
 def test_multi30k_bahdanau_query_input_differs_from_bahdanau_in_the_query_alone():
