@@ -57,10 +57,13 @@ MODELS["luong_long"] = MODELS["luong_long_seed2"] = MODELS["luong"]
 MODELS["bahdanau_query_input"] = {**MODELS["bahdanau"], "query_input": True}
 MODELS["bahdanau_query_input_long"] = MODELS["bahdanau_query_input"]
 MODELS["luong_concat"] = {**MODELS["luong"], "luong_score": "concat"}
+MODELS["rnn_every_step"] = {**MODELS["rnn"], "context_mode": "every_step"}
+MODELS["bahdanau_words"] = MODELS["bahdanau"]
+WORD_LEVEL = {"bahdanau_words"}  # whitespace tokens of the tokenised files, no BPE
 PAIRS = ("en_de", "de_en", "en_fr", "fr_en")
-STEPS = {"rnn": 4000, "bahdanau": 4000, "bahdanau_query_input": 4000, "luong": 4000,
-         "luong_concat": 4000, "luong_long": 8000, "luong_long_seed2": 8000,
-         "bahdanau_query_input_long": 6000, "transformer": 8000}
+STEPS = {"rnn": 4000, "rnn_every_step": 4000, "bahdanau": 4000, "bahdanau_query_input": 4000,
+         "bahdanau_words": 4000, "luong": 4000, "luong_concat": 4000, "luong_long": 8000,
+         "luong_long_seed2": 8000, "bahdanau_query_input_long": 6000, "transformer": 8000}
 SEEDS = {"luong_long": 1, "luong_long_seed2": 2, "bahdanau_query_input_long": 1}
 
 
@@ -76,6 +79,9 @@ def get_config(arg: str = "bahdanau"):
     c.data.src_tokenizer = c.data.tgt_tokenizer = "sentencepiece"
     c.data.vocab_size = 8000
     c.data.joint_vocab = True
+    if arg in WORD_LEVEL:  # one vocabulary per side: every word of the train split
+        c.data.src_tokenizer = c.data.tgt_tokenizer = "symbol"
+        c.data.joint_vocab = False
     c.data.max_src_len = c.data.max_tgt_len = 80
     c.data.truncate = True
     c.data.batch_size = 64

@@ -24,7 +24,8 @@ CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
                                        "bahdanau_query_input_enc2")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
-                                        "luong_long_seed2", "bahdanau_query_input_long")]
+                                        "luong_long_seed2", "bahdanau_query_input_long",
+                                        "rnn_every_step")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -138,6 +139,14 @@ def test_multi30k_bahdanau_query_input_differs_from_bahdanau_in_the_query_alone(
     base, variant = mod.get_config("bahdanau"), mod.get_config("bahdanau_query_input")
     assert {**base.model.to_dict(), "query_input": True} == variant.model.to_dict()
     assert base.model.query_input is False
+    assert (base.train.to_dict(), base.seed) == (variant.train.to_dict(), variant.seed)
+
+
+def test_multi30k_rnn_every_step_differs_from_rnn_in_the_context_mode_alone():
+    mod = _load("multi30k.py")
+    base, variant = mod.get_config("rnn,de_en"), mod.get_config("rnn_every_step,de_en")
+    assert {**base.model.to_dict(), "context_mode": "every_step"} == variant.model.to_dict()
+    assert base.model.context_mode == "init"
     assert (base.train.to_dict(), base.seed) == (variant.train.to_dict(), variant.seed)
 
 
