@@ -32,8 +32,9 @@ bahdanau_rerun 23.56 / 5.54, bahdanau_query_input_rerun 23.59 / 5.58, bahdanau_s
 pairs as one ensemble 21.67 / 5.11 (all six in models/g014b2b/). bahdanau_enc2 21.98 /
 5.11 and bahdanau_long 22.02 / 5.18 with --average 3, the two as an ensemble 20.78 /
 4.84, bahdanau_query_input_long 22.25 / 5.23, the three as an ensemble 20.43 / 4.79,
-bahdanau_enc2_long 21.78 / 5.08, the four as an ensemble 20.02 / 4.72 (all four in
-models/g014b2b/). Wall times and hardware: RESULTS.md.
+bahdanau_enc2_long 21.78 / 5.08, the four as an ensemble 20.02 / 4.72,
+bahdanau_query_input_enc2 21.15 / 4.91, the five as an ensemble 19.83 / 4.62 (all five
+in models/g014b2b/). Wall times and hardware: RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config, model_section

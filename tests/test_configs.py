@@ -25,7 +25,7 @@ CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long",
-                                        "rnn_every_step")]
+                                        "rnn_every_step", "bahdanau_words")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -148,6 +148,16 @@ def test_multi30k_rnn_every_step_differs_from_rnn_in_the_context_mode_alone():
     assert {**base.model.to_dict(), "context_mode": "every_step"} == variant.model.to_dict()
     assert base.model.context_mode == "init"
     assert (base.train.to_dict(), base.seed) == (variant.train.to_dict(), variant.seed)
+
+
+def test_multi30k_bahdanau_words_differs_from_bahdanau_in_the_tokens_alone():
+    mod = _load("multi30k.py")
+    base, variant = mod.get_config("bahdanau,de_en"), mod.get_config("bahdanau_words,de_en")
+    assert base.model.to_dict() == variant.model.to_dict()
+    assert (base.train.to_dict(), base.seed) == (variant.train.to_dict(), variant.seed)
+    assert base.data.src_tokenizer == "sentencepiece"
+    changed = {"src_tokenizer": "symbol", "tgt_tokenizer": "symbol", "joint_vocab": False}
+    assert {**base.data.to_dict(), **changed} == variant.data.to_dict()
 
 
 def test_multi30k_luong_concat_differs_from_luong_in_the_score_alone():
