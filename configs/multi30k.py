@@ -3,21 +3,25 @@
   seq2seq-jax train --config configs/multi30k.py:MODEL --workdir runs/multi30k/MODEL \
       --config.data.manual_dir=../shared/data/multi30k
 
-MODEL: rnn, bahdanau (default), luong, transformer, luong_long (Luong trained
-twice as long, 8,000 steps, from another seed: a longer run and, with luong, a
-two-model ensemble: `seq2seq-jax eval --ensemble`), luong_long_seed2 (the same
-from a third seed) and bahdanau_query_input_long (6,000 steps, seed 1), members
-of an ensemble of long-trained LSTMs; two variants that locate
-the Bahdanau-Luong gap: bahdanau_query_input (Bahdanau whose scoring network
-also reads the previous output token, model.query_input) and luong_concat
-(Luong's decoder with Bahdanau's additive score); MODEL,PAIR picks the
-language pair and direction, PAIR one of en_de (default), de_en, en_fr, fr_en
-(e.g. configs/multi30k.py:transformer,de_en). Data: the official lowercased,
-tokenised files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for
-raw text). BPE (sentencepiece, one joint 8k vocabulary) is trained on the
-train split and stored in the workdir. Scores: BLEU on lowercased tokenised
-text against the official lc.norm.tok references (`tok_bleu`, how published
-Multi30k numbers are computed) and sacreBLEU BLEU / chrF with signatures.
+MODEL: rnn, bahdanau (default), luong, transformer, luong_long (Luong trained twice
+as long, 8,000 steps, from another seed: a longer run and, with luong, a two-model
+ensemble: `seq2seq-jax eval --ensemble`), luong_long_seed2 (the same from a third
+seed) and bahdanau_query_input_long (6,000 steps, seed 1), members of an ensemble of
+long-trained LSTMs; two variants that locate the Bahdanau-Luong gap:
+bahdanau_query_input (Bahdanau whose scoring network also reads the previous output
+token, model.query_input) and luong_concat (Luong's decoder with Bahdanau's additive
+score); two de→en probes of the tutorial anchors: rnn_every_step (the no-attention
+LSTM with its context vector fed to every decoder step and to the output layer, Cho
+et al. 2014, model.context_mode) and bahdanau_words (plain Bahdanau on the
+whitespace tokens of the tokenised files, one vocabulary per side, instead of BPE);
+MODEL,PAIR picks the language pair and direction, PAIR one of en_de (default),
+de_en, en_fr, fr_en (e.g. configs/multi30k.py:transformer,de_en). Data: the official
+lowercased, tokenised files (`multi30k/PAIR_tok`;
+--config.data.name=multi30k/PAIR_raw for raw text). BPE (sentencepiece, one joint 8k
+vocabulary) is trained on the train split and stored in the workdir. Scores: BLEU on
+lowercased tokenised text against the official lc.norm.tok references (`tok_bleu`,
+how published Multi30k numbers are computed) and sacreBLEU BLEU / chrF with
+signatures.
 
 The sizes are for a 2-core CPU: LSTMs with a 256-unit decoder (bidirectional 2 x
 256 encoder), the Transformer in the "tiny" shape of Wu et al. 2021 (4 + 4
