@@ -10,18 +10,19 @@ seed) and bahdanau_query_input_long (6,000 steps, seed 1), members of an ensembl
 long-trained LSTMs; two variants that locate the Bahdanau-Luong gap:
 bahdanau_query_input (Bahdanau whose scoring network also reads the previous output
 token, model.query_input) and luong_concat (Luong's decoder with Bahdanau's additive
-score); two de→en probes of the tutorial anchors: rnn_every_step (the no-attention
+score); three de→en probes of the tutorial anchors: rnn_every_step (the no-attention
 LSTM with its context vector fed to every decoder step and to the output layer, Cho
 et al. 2014, model.context_mode) and bahdanau_words (plain Bahdanau on the
-whitespace tokens of the tokenised files, one vocabulary per side, instead of BPE);
-MODEL,PAIR picks the language pair and direction, PAIR one of en_de (default),
-de_en, en_fr, fr_en (e.g. configs/multi30k.py:transformer,de_en). Data: the official
-lowercased, tokenised files (`multi30k/PAIR_tok`;
---config.data.name=multi30k/PAIR_raw for raw text). BPE (sentencepiece, one joint 8k
-vocabulary) is trained on the train split and stored in the workdir. Scores: BLEU on
-lowercased tokenised text against the official lc.norm.tok references (`tok_bleu`,
-how published Multi30k numbers are computed) and sacreBLEU BLEU / chrF with
-signatures.
+whitespace tokens of the tokenised files, one vocabulary per side, instead of BPE)
+and bahdanau_gru (plain Bahdanau with GRU cells, the tutorial's cell, whose query
+s_{i-1} is its whole state); MODEL,PAIR picks the language pair and direction, PAIR
+one of en_de (default), de_en, en_fr, fr_en (e.g.
+configs/multi30k.py:transformer,de_en). Data: the official lowercased, tokenised
+files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for raw text). BPE
+(sentencepiece, one joint 8k vocabulary) is trained on the train split and stored in
+the workdir. Scores: BLEU on lowercased tokenised text against the official
+lc.norm.tok references (`tok_bleu`, how published Multi30k numbers are computed) and
+sacreBLEU BLEU / chrF with signatures.
 
 The sizes are for a 2-core CPU: LSTMs with a 256-unit decoder (bidirectional 2 x
 256 encoder), the Transformer in the "tiny" shape of Wu et al. 2021 (4 + 4
@@ -64,11 +65,13 @@ MODELS["bahdanau_query_input_long"] = MODELS["bahdanau_query_input"]
 MODELS["luong_concat"] = {**MODELS["luong"], "luong_score": "concat"}
 MODELS["rnn_every_step"] = {**MODELS["rnn"], "context_mode": "every_step"}
 MODELS["bahdanau_words"] = MODELS["bahdanau"]
+MODELS["bahdanau_gru"] = {**MODELS["bahdanau"], "cell": "gru"}
 WORD_LEVEL = {"bahdanau_words"}  # whitespace tokens of the tokenised files, no BPE
 PAIRS = ("en_de", "de_en", "en_fr", "fr_en")
 STEPS = {"rnn": 4000, "rnn_every_step": 4000, "bahdanau": 4000, "bahdanau_query_input": 4000,
-         "bahdanau_words": 4000, "luong": 4000, "luong_concat": 4000, "luong_long": 8000,
-         "luong_long_seed2": 8000, "bahdanau_query_input_long": 6000, "transformer": 8000}
+         "bahdanau_words": 4000, "bahdanau_gru": 4000, "luong": 4000, "luong_concat": 4000,
+         "luong_long": 8000, "luong_long_seed2": 8000, "bahdanau_query_input_long": 6000,
+         "transformer": 8000}
 SEEDS = {"luong_long": 1, "luong_long_seed2": 2, "bahdanau_query_input_long": 1}
 
 

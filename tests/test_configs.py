@@ -25,7 +25,8 @@ CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long",
-                                        "rnn_every_step", "bahdanau_words")]
+                                        "rnn_every_step", "bahdanau_words",
+                                        "bahdanau_gru")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -158,6 +159,15 @@ def test_multi30k_bahdanau_words_differs_from_bahdanau_in_the_tokens_alone():
     assert base.data.src_tokenizer == "sentencepiece"
     changed = {"src_tokenizer": "symbol", "tgt_tokenizer": "symbol", "joint_vocab": False}
     assert {**base.data.to_dict(), **changed} == variant.data.to_dict()
+
+
+def test_multi30k_bahdanau_gru_differs_from_bahdanau_in_the_cell_alone():
+    mod = _load("multi30k.py")
+    base, variant = mod.get_config("bahdanau,de_en"), mod.get_config("bahdanau_gru,de_en")
+    assert {**base.model.to_dict(), "cell": "gru"} == variant.model.to_dict()
+    assert base.model.cell == "lstm"
+    assert (base.data.to_dict(), base.train.to_dict(), base.seed) == (
+        variant.data.to_dict(), variant.train.to_dict(), variant.seed)
 
 
 def test_multi30k_luong_concat_differs_from_luong_in_the_score_alone():
