@@ -37,7 +37,8 @@ bahdanau_query_input 1 h 05 min (39.89), transformer 2 h 13 min (39.18; 39.67
 with --average 3); en_fr: luong 1 h 01 min (51.64), transformer 2 h 24 min
 (57.12; 58.14 with --average 3), bahdanau_query_input 1 h 12 min (56.01),
 bahdanau 1 h 11 min (34.53), rnn 1 h 22 min (8.43); de_en probes: rnn_every_step 56 min
-(25.95), bahdanau_words 53 min (26.23); bahdanau_query_input (en_de)
+(25.95), bahdanau_words 53 min (26.23),
+bahdanau_gru 43 min (38.47); bahdanau_query_input (en_de)
 1 h 15 min (34.60); luong_concat (en_de) 35.11; the three LSTM + attention
 models luong, luong_concat and bahdanau_query_input as an ensemble 36.99. Dev
 evaluations during training decode greedily (500 sentences) to save time; the
