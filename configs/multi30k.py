@@ -12,9 +12,9 @@ bahdanau_query_input (Bahdanau whose scoring network also reads the previous out
 token, model.query_input) and luong_concat (Luong's decoder with Bahdanau's additive
 score); three de→en probes of the tutorial anchors: rnn_every_step (the no-attention
 LSTM with its context vector fed to every decoder step and to the output layer, Cho
-et al. 2014, model.context_mode) and bahdanau_words (plain Bahdanau on the
-whitespace tokens of the tokenised files, one vocabulary per side, instead of BPE)
-and bahdanau_gru (plain Bahdanau with GRU cells, the tutorial's cell, whose query
+et al. 2014, model.context_mode), bahdanau_words (plain Bahdanau on the whitespace
+tokens of the tokenised files, one vocabulary per side, instead of BPE) and
+bahdanau_gru (plain Bahdanau with GRU cells, the tutorial's cell, whose query
 s_{i-1} is its whole state); MODEL,PAIR picks the language pair and direction, PAIR
 one of en_de (default), de_en, en_fr, fr_en (e.g.
 configs/multi30k.py:transformer,de_en). Data: the official lowercased, tokenised
@@ -24,27 +24,26 @@ the workdir. Scores: BLEU on lowercased tokenised text against the official
 lc.norm.tok references (`tok_bleu`, how published Multi30k numbers are computed) and
 sacreBLEU BLEU / chrF with signatures.
 
-The sizes are for a 2-core CPU: LSTMs with a 256-unit decoder (bidirectional 2 x
-256 encoder), the Transformer in the "tiny" shape of Wu et al. 2021 (4 + 4
-layers, d = 128). Measured on one core, 4,000 steps each (test BLEU, beam 5):
-luong 1 h 23 min (35.76), luong_long (8,000 steps) 2 h 09 min (37.70; 37.77 with
---average 3), luong_long_seed2 2 h 04 min (38.13), bahdanau_query_input_long 1 h
-51 min (37.68), the three as an ensemble 39.95, bahdanau 1 h 22 min (25.92), the
-no-attention LSTM 2 h 08 min (10.34); the Transformer, 8,000 steps, 4 h 16 min
-(37.90; 38.12 with --average 3, its last three checkpoints averaged); de_en:
-luong 1 h 36 min (38.08), bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37),
-bahdanau_query_input 1 h 05 min (39.89), transformer 2 h 13 min (39.18; 39.67
-with --average 3); en_fr: luong 1 h 01 min (51.64), transformer 2 h 24 min
-(57.12; 58.14 with --average 3), bahdanau_query_input 1 h 12 min (56.01),
-bahdanau 1 h 11 min (34.53), rnn 1 h 22 min (8.43); de_en probes: rnn_every_step 56 min
-(25.95), bahdanau_words 53 min (26.23),
-bahdanau_gru 43 min (38.47); bahdanau_query_input (en_de)
-1 h 15 min (34.60); luong_concat (en_de) 35.11; the three LSTM + attention
-models luong, luong_concat and bahdanau_query_input as an ensemble 36.99. Dev
-evaluations during training decode greedily (500 sentences) to save time; the
-reported test scores use beam 5 (`seq2seq-jax eval --beam 5`, or
-`scripts/results.py multi30k --beam 5`). On a GPU, raise the sizes and
---config.train.num_steps. Results, wall times and hardware: RESULTS.md.
+The sizes are for a 2-core CPU: LSTMs with a 256-unit decoder (bidirectional 2 x 256
+encoder), the Transformer in the "tiny" shape of Wu et al. 2021 (4 + 4 layers,
+d = 128). Measured on one core, 4,000 steps each (test BLEU, beam 5): luong 1 h
+23 min (35.76), luong_long (8,000 steps) 2 h 09 min (37.70; 37.77 with --average 3),
+luong_long_seed2 2 h 04 min (38.13), bahdanau_query_input_long 1 h 51 min (37.68),
+the three as an ensemble 39.95, bahdanau 1 h 22 min (25.92), the no-attention LSTM
+2 h 08 min (10.34); the Transformer, 8,000 steps, 4 h 16 min (37.90; 38.12 with
+--average 3, its last three checkpoints averaged); de_en: luong 1 h 36 min (38.08),
+bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 min
+(39.89), transformer 2 h 13 min (39.18; 39.67 with --average 3); en_fr: luong 1 h
+01 min (51.64), transformer 2 h 24 min (57.12; 58.14 with --average 3),
+bahdanau_query_input 1 h 12 min (56.01), bahdanau 1 h 11 min (34.53), rnn 1 h 22 min
+(8.43); de_en probes: rnn_every_step 56 min (25.95), bahdanau_words 53 min (26.23),
+bahdanau_gru 43 min (38.47); bahdanau_query_input (en_de) 1 h 15 min (34.60);
+luong_concat (en_de) 35.11; the three LSTM + attention models luong, luong_concat
+and bahdanau_query_input as an ensemble 36.99. Dev evaluations during training
+decode greedily (500 sentences) to save time; the reported test scores use beam 5
+(`seq2seq-jax eval --beam 5`, or `scripts/results.py multi30k --beam 5`). On a GPU,
+raise the sizes and --config.train.num_steps. Results, wall times and hardware:
+RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config, model_section
