@@ -26,7 +26,8 @@ CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long",
                                         "rnn_every_step", "bahdanau_words",
-                                        "bahdanau_gru")]
+                                        "bahdanau_gru", "transformer_wu",
+                                        "transformer_wu_seed1")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -168,6 +169,19 @@ def test_multi30k_bahdanau_gru_differs_from_bahdanau_in_the_cell_alone():
     assert base.model.cell == "lstm"
     assert (base.data.to_dict(), base.train.to_dict(), base.seed) == (
         variant.data.to_dict(), variant.train.to_dict(), variant.seed)
+
+
+def test_multi30k_transformer_wu_changes_the_recipe_not_the_shape():
+    mod = _load("multi30k.py")
+    base, wu = mod.get_config("transformer"), mod.get_config("transformer_wu")
+    assert {**base.model.to_dict(), "ff_dim": 256, "dropout": 0.3} == wu.model.to_dict()
+    assert (wu.data.batch_size, base.data.batch_size) == (256, 64)
+    assert {**base.train.to_dict(), "learning_rate": 3.5e-3, "warmup_steps": 2000,
+            "keep_checkpoints": 5} == wu.train.to_dict()
+    seed1 = mod.get_config("transformer_wu_seed1")
+    assert (wu.seed, seed1.seed) == (0, 1)
+    assert (seed1.model.to_dict(), seed1.train.to_dict()) == (wu.model.to_dict(),
+                                                              wu.train.to_dict())
 
 
 def test_multi30k_luong_concat_differs_from_luong_in_the_score_alone():
