@@ -15,13 +15,15 @@ LSTM with its context vector fed to every decoder step and to the output layer, 
 et al. 2014, model.context_mode), bahdanau_words (plain Bahdanau on the whitespace
 tokens of the tokenised files, one vocabulary per side, instead of BPE) and
 bahdanau_gru (plain Bahdanau with GRU cells, the tutorial's cell, whose query
-s_{i-1} is its whole state); transformer_wu and transformer_wu_seed1 (seed 1): the
-Transformer on Wu et al. 2021's recipe for this shape (feed-forward width 256, dropout
-0.3, peak learning rate 5e-3 after 2,000 warmup steps, batches of up to 2 x 4,096
-tokens, roughly 500 pairs, 8,000 updates), here with 256 pairs a batch at 3.5e-3 (the
-peak scaled by the square root of the batch ratio), pre-norm, 8,000 steps (about 70
-epochs), the last five checkpoints kept for --average 5; MODEL,PAIR picks the language
-pair and direction, PAIR one of en_de (default), de_en, en_fr, fr_en (e.g.
+s_{i-1} is its whole state); bahdanau_query_cell (plain Bahdanau with LSTM cells
+whose query also reads the top memory cell, [h; c], model.query_cell); transformer_wu
+and transformer_wu_seed1 (seed 1): the Transformer on Wu et al. 2021's recipe for this
+shape (feed-forward width 256, dropout 0.3, peak learning rate 5e-3 after 2,000 warmup
+steps, batches of up to 2 x 4,096 tokens, roughly 500 pairs, 8,000 updates), here with
+256 pairs a batch at 3.5e-3 (the peak scaled by the square root of the batch ratio),
+pre-norm, 8,000 steps (about 70 epochs), the last five checkpoints kept for --average
+5; MODEL,PAIR picks the language pair and direction, PAIR one of en_de (default),
+de_en, en_fr, fr_en (e.g.
 configs/multi30k.py:transformer,de_en). Data: the official lowercased, tokenised
 files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for raw text). BPE
 (sentencepiece, one joint 8k vocabulary) is trained on the train split and stored in
@@ -72,6 +74,7 @@ MODELS["luong_concat"] = {**MODELS["luong"], "luong_score": "concat"}
 MODELS["rnn_every_step"] = {**MODELS["rnn"], "context_mode": "every_step"}
 MODELS["bahdanau_words"] = MODELS["bahdanau"]
 MODELS["bahdanau_gru"] = {**MODELS["bahdanau"], "cell": "gru"}
+MODELS["bahdanau_query_cell"] = {**MODELS["bahdanau"], "query_cell": True}
 # Wu et al. 2021's Transformer-tiny recipe: a 256-wide feed-forward layer, dropout 0.3,
 # a larger batch and a higher peak learning rate, trained for about 70 epochs.
 MODELS["transformer_wu"] = MODELS["transformer_wu_seed1"] = {
@@ -79,10 +82,9 @@ MODELS["transformer_wu"] = MODELS["transformer_wu_seed1"] = {
 WU = {"batch_size": 256, "learning_rate": 3.5e-3, "warmup_steps": 2000, "keep_checkpoints": 5}
 WORD_LEVEL = {"bahdanau_words"}  # whitespace tokens of the tokenised files, no BPE
 PAIRS = ("en_de", "de_en", "en_fr", "fr_en")
-STEPS = {"rnn": 4000, "rnn_every_step": 4000, "bahdanau": 4000, "bahdanau_query_input": 4000,
-         "bahdanau_words": 4000, "bahdanau_gru": 4000, "luong": 4000, "luong_concat": 4000,
-         "luong_long": 8000, "luong_long_seed2": 8000, "bahdanau_query_input_long": 6000,
+STEPS = {"luong_long": 8000, "luong_long_seed2": 8000, "bahdanau_query_input_long": 6000,
          "transformer": 8000, "transformer_wu": 8000, "transformer_wu_seed1": 8000}
+DEFAULT_STEPS = 4000  # every model not in STEPS
 SEEDS = {"luong_long": 1, "luong_long_seed2": 2, "bahdanau_query_input_long": 1,
          "transformer_wu_seed1": 1}
 
@@ -108,7 +110,7 @@ def get_config(arg: str = "bahdanau"):
     c.data.eval_batch_size = 128
     c.model = model_section(**MODELS[arg])
     transformer = c.model.name == "transformer"
-    c.train.update(metric="tok_bleu", num_steps=STEPS[arg], eval_every=1000,
+    c.train.update(metric="tok_bleu", num_steps=STEPS.get(arg, DEFAULT_STEPS), eval_every=1000,
                    checkpoint_every=500, learning_rate=1.5e-3 if transformer else 2e-3,
                    warmup_steps=800 if transformer else 400,
                    schedule="rsqrt" if transformer else "cosine",

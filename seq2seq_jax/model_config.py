@@ -74,6 +74,10 @@ class RNNConfig:
         to look next can depend on the token just emitted (as in the conditional
         GRU of Sennrich et al. 2017, which runs a cell on ``y_{i-1}`` first).
         Off: the query is ``s_{i-1}`` alone, as in Bahdanau et al. 2015.
+      query_cell: Bahdanau with LSTM cells: the query also reads the top layer's
+        memory cell, ``[h_{i-1}; c_{i-1}]`` (before ``E y_{i-1}`` with
+        ``query_input``). An LSTM's ``h = o * tanh(c)`` is what its output gate
+        lets through; a GRU's state, its whole memory, is already its query.
       context_mode: no attention: "init" (Sutskever et al. 2014) or
         "every_step" (Cho et al. 2014, the context also enters every step).
       attn_dim: width of the additive / concat scoring network.
@@ -106,6 +110,7 @@ class RNNConfig:
     luong_score: str = "general"
     input_feeding: bool = True
     query_input: bool = False
+    query_cell: bool = False
     context_mode: str = "init"
     attn_dim: int = 0  # 0 means hidden
     tie_embeddings: bool = False
@@ -138,6 +143,12 @@ class RNNConfig:
             raise ConfigError("model.query_input=True applies to Bahdanau attention only "
                               "(Luong already scores from the state that read the last "
                               "token); use model.name='bahdanau' or drop the option")
+        _flag("query_cell", self.query_cell)
+        if self.query_cell and (self.attention != "bahdanau" or self.cell != "lstm"):
+            raise ConfigError("model.query_cell=True applies to Bahdanau attention with "
+                              "LSTM cells only (a GRU has no memory cell besides its state); "
+                              "use model.name='bahdanau' and model.cell='lstm', or drop "
+                              "the option")
         _choice("encoder_impl", self.encoder_impl, ENCODER_IMPLS)
         if self.encoder_impl == "fused" and (self.cell != "lstm" or self.remat):
             raise ConfigError("model.encoder_impl='fused' needs model.cell='lstm' and "

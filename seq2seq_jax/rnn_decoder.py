@@ -12,7 +12,8 @@ Variants, chosen by ``RNNConfig.attention``:
 * ``bahdanau``: scores ``e_ij = v^T tanh(W s_{i-1} + U h_j)`` from the PREVIOUS
   top-layer state; the context enters the LSTM input, and the output layer reads
   ``[s_i; c_i; E y_{i-1}]`` (Bahdanau et al. 2015, A.1.2 and A.2.2, with tanh in
-  place of maxout). With ``query_input`` the query is ``[s_{i-1}; E y_{i-1}]``.
+  place of maxout). With ``query_input`` the query is ``[s_{i-1}; E y_{i-1}]``;
+  with ``query_cell`` (LSTM) it also reads the memory cell, ``[h_{i-1}; c_{i-1}]``.
 * ``luong``: scores from the CURRENT state ``s_t`` (dot, general, concat,
   scaled dot); the attentional state ``s~_t = tanh(W_c [c_t; s_t])`` feeds the
   softmax (Luong et al. 2015, eq. 5) and, with input feeding, the next step's
@@ -55,9 +56,10 @@ def score_kind(cfg: RNNConfig) -> str:
 
 
 def _query_dim(cfg: RNNConfig) -> int:
-    if cfg.attention == "bahdanau" and cfg.query_input:
-        return cfg.hidden + cfg.embed_dim
-    return cfg.hidden
+    if cfg.attention != "bahdanau":
+        return cfg.hidden
+    return (cfg.hidden * (2 if cfg.query_cell else 1)
+            + (cfg.embed_dim if cfg.query_input else 0))
 
 
 def _cell_input_dim(cfg: RNNConfig) -> int:
@@ -180,6 +182,8 @@ def step(params: Params, cfg: RNNConfig, memory: Memory, state: DecoderState, to
     weights = None
     if cfg.attention == "bahdanau":
         prev = state.cells[-1].h  # s_{i-1}
+        if cfg.query_cell:
+            prev = jnp.concatenate([prev, state.cells[-1].c])
         if cfg.query_input:
             prev = jnp.concatenate([prev, emb])
         ctx, weights = attention.attend(params["attention"], "additive", prev, memory.keys)

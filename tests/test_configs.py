@@ -26,7 +26,8 @@ CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long",
                                         "rnn_every_step", "bahdanau_words",
-                                        "bahdanau_gru", "transformer_wu",
+                                        "bahdanau_gru", "bahdanau_query_cell",
+                                        "transformer_wu",
                                         "transformer_wu_seed1")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
@@ -59,7 +60,8 @@ def test_model_section_takes_every_option_of_its_family(name, arg):
     assert set(model.keys()) == fields - {"src_vocab", "tgt_vocab", "attention"} | {"name"}
     changes = {"dtype": "bfloat16", "remat": True}
     if model.name != "transformer":
-        changes.update(cell="gru", context_mode="every_step", unroll=2)
+        changes.update(cell="gru", context_mode="every_step", unroll=2,
+                       query_cell=False)  # a GRU has no memory cell to read
     model.update(changes)
     cfg = models.make_config(model, 12, 12)
     for key, value in changes.items():
@@ -167,6 +169,15 @@ def test_multi30k_bahdanau_gru_differs_from_bahdanau_in_the_cell_alone():
     base, variant = mod.get_config("bahdanau,de_en"), mod.get_config("bahdanau_gru,de_en")
     assert {**base.model.to_dict(), "cell": "gru"} == variant.model.to_dict()
     assert base.model.cell == "lstm"
+    assert (base.data.to_dict(), base.train.to_dict(), base.seed) == (
+        variant.data.to_dict(), variant.train.to_dict(), variant.seed)
+
+
+def test_multi30k_bahdanau_query_cell_differs_from_bahdanau_in_the_query_alone():
+    mod = _load("multi30k.py")
+    base, variant = mod.get_config("bahdanau,de_en"), mod.get_config("bahdanau_query_cell,de_en")
+    assert {**base.model.to_dict(), "query_cell": True} == variant.model.to_dict()
+    assert base.model.query_cell is False
     assert (base.data.to_dict(), base.train.to_dict(), base.seed) == (
         variant.data.to_dict(), variant.train.to_dict(), variant.seed)
 

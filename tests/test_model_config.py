@@ -173,6 +173,18 @@ def test_remat_is_a_flag_off_by_default(make):
         make(remat=1).validate()
 
 
+def test_query_cell_is_for_bahdanau_with_lstm_cells_only():
+    rnn(attention="bahdanau", query_cell=True).validate()
+    rnn(attention="bahdanau", query_cell=True, query_input=True).validate()
+    for bad in (dict(attention="luong"), dict(attention="none"),
+                dict(attention="bahdanau", cell="gru")):
+        with pytest.raises(ConfigError, match=r"model\.query_cell=True applies to Bahdanau "
+                                              r"attention with LSTM cells only"):
+            rnn(query_cell=True, **bad).validate()
+    with pytest.raises(ConfigError, match=r"model\.query_cell=1 must be True or False"):
+        rnn(attention="bahdanau", query_cell=1).validate()
+
+
 def test_query_input_is_for_bahdanau_only():
     rnn(attention="bahdanau", query_input=True).validate()
     for attention in ("none", "luong"):

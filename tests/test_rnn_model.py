@@ -27,6 +27,8 @@ CONFIGS = {
     "bahdanau_gru": RNNConfig(**BASE, attention="bahdanau", cell="gru", hoist=True),
     "bahdanau_query_input_bi": RNNConfig(**BASE, attention="bahdanau", query_input=True,
                                          bidirectional=True),
+    "bahdanau_query_cell_input": RNNConfig(**BASE, attention="bahdanau", query_cell=True,
+                                           query_input=True, dec_layers=2),
     "luong_dot": RNNConfig(**BASE, attention="luong", luong_score="dot"),
     "luong_general_bi": RNNConfig(**BASE, attention="luong", luong_score="general",
                                   bidirectional=True),
@@ -145,6 +147,26 @@ def test_bahdanau_scores_from_previous_state_luong_from_current():
         wb = _apply(name)(_params(name), src, b).attention
         np.testing.assert_allclose(wa[:2], wb[:2], atol=1e-7)
         assert np.allclose(wa[2], wb[2], atol=1e-7) != depends, name
+
+
+def test_query_cell_lets_the_top_memory_cell_steer_the_attention():
+    """With query_cell the scoring network reads [h; c; E y] of the top decoder layer:
+    its query weights have 2H + E rows, and moving c_{i-1} alone (h unchanged) moves
+    the weights. Without it the same move leaves the weights as they were."""
+    src = _tokens(21, 5)
+    for name, reads_c in (("bahdanau_query_cell_input", True), ("bahdanau_bi_2layer", False)):
+        cfg, params = CONFIGS[name], _params(name)
+        extra = cfg.embed_dim if cfg.query_input else 0
+        w_q = params["decoder"]["attention"]["w_q"]
+        assert w_q.shape[0] == cfg.hidden * (2 if reads_c else 1) + extra, name
+        memory = rnn_model.encode(params, cfg, src)
+        state = rnn_model.init_cache(params, cfg, memory, 4)
+        top = state.cells[-1]
+        moved = state._replace(cells=(*state.cells[:-1], top._replace(c=top.c + 1.0)))
+        ref, _ = rnn_model.step(params, cfg, memory, state, jnp.int32(5))
+        out, _ = rnn_model.step(params, cfg, memory, moved, jnp.int32(5))
+        np.testing.assert_allclose(ref.attention.sum(), 1.0, atol=1e-6)
+        assert (not np.allclose(out.attention, ref.attention, atol=1e-6)) == reads_c, name
 
 
 @pytest.mark.parametrize("name", ["bahdanau", "luong_general_bi", "luong_concat_nofeed"])
