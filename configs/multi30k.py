@@ -45,7 +45,8 @@ bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 
 bahdanau_query_input 1 h 12 min (56.01), bahdanau 1 h 11 min (34.53), rnn 1 h 22 min
 (8.43); de_en probes: rnn_every_step 56 min (25.95), bahdanau_words 53 min (26.23),
 bahdanau_gru 43 min (38.47); bahdanau_gru: en_de 1 h 02 min (34.82), en_fr 55 min
-(54.73); bahdanau_query_input (en_de) 1 h 15 min (34.60);
+(54.73); bahdanau_query_cell (de_en) 50 min (37.03); bahdanau_query_input (en_de)
+1 h 15 min (34.60);
 luong_concat (en_de) 35.11; the three LSTM + attention models luong, luong_concat
 and bahdanau_query_input as an ensemble 36.99. Dev evaluations during training
 decode greedily (500 sentences) to save time; the reported test scores use beam 5
