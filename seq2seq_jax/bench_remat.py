@@ -28,7 +28,7 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -66,11 +66,11 @@ def cases(quick: bool) -> list[Case]:
                  dict(tfm, d_model=256, ff_dim=1024), 16, 128)]
 
 
-def _batch(case: Case) -> dict[str, np.ndarray]:
+def full_rows(batch: int, length: int, vocab: int = VOCAB) -> dict[str, np.ndarray]:
     """Full-length random rows: ``src, tgt_in, tgt_out [B, T]`` and all-True masks."""
     rng = np.random.default_rng(0)
-    shape = (case.batch, case.length)
-    ids = {k: rng.integers(4, VOCAB, shape).astype(np.int32)
+    shape = (batch, length)
+    ids = {k: rng.integers(4, vocab, shape).astype(np.int32)
            for k in ("src", "tgt_in", "tgt_out")}
     return dict(ids, src_mask=np.ones(shape, bool), tgt_mask=np.ones(shape, bool))
 
@@ -90,26 +90,40 @@ class Step(NamedTuple):
     compile_s: float
 
 
-def compile_step(case: Case, remat: bool, dtype: str) -> Step:
-    """The compiled train step of ``case`` and its memory analysis."""
-    cfg = models.make_config(dict(case.model, remat=remat, dtype=dtype, dropout=0.1),
-                             VOCAB, VOCAB)
-    model = models.get_model(case.model["name"])
-    t = config_lib.default_config().train
-    opt = train.make_optimizer(t)
+def compile_train_step(model_section: dict[str, Any], vocab: int, train_section: Any,
+                       label_smoothing: float, batch: int,
+                       length: int) -> tuple[Callable[[], None], Any, float]:
+    """The real train step (``train.make_train_step`` with ``train_section``'s
+    optimizer) of the model ``model_section``, compiled ahead on ``full_rows``.
+
+    Returns:
+      A zero-argument call that runs one step and ends in ``block_until_ready``,
+      the compiled executable, and the seconds compilation took.
+    """
+    cfg = models.make_config(model_section, vocab, vocab)
+    model = models.get_model(model_section["name"])
+    opt = train.make_optimizer(train_section)
     state = train.init_state(model, cfg, opt, 0)
-    step = train.make_train_step(model, cfg, opt, 0.1)
-    batch = _batch(case)
+    step = train.make_train_step(model, cfg, opt, label_smoothing)
+    rows = full_rows(batch, length, vocab)
     start = time.perf_counter()
-    compiled = step.lower(state, batch).compile()
+    compiled = step.lower(state, rows).compile()
     compile_s = time.perf_counter() - start
-    mem = _memory(compiled)
     box = [state]
 
     def call() -> None:
-        box[0], metrics = compiled(box[0], batch)
+        box[0], metrics = compiled(box[0], rows)
         jax.block_until_ready(metrics)
 
+    return call, compiled, compile_s
+
+
+def compile_step(case: Case, remat: bool, dtype: str) -> Step:
+    """The compiled train step of ``case`` and its memory analysis."""
+    call, compiled, compile_s = compile_train_step(
+        dict(case.model, remat=remat, dtype=dtype, dropout=0.1), VOCAB,
+        config_lib.default_config().train, 0.1, case.batch, case.length)
+    mem = _memory(compiled)
     return Step(call, int(mem.temp_size_in_bytes), int(mem.argument_size_in_bytes), compile_s)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import statistics
 import sys
 import time
@@ -35,9 +34,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from seq2seq_jax import models, train
+from seq2seq_jax import bench_remat, experiments, models
 from seq2seq_jax.model_config import ConfigError
 
 COMMAND = "python scripts/bench_step.py"
@@ -48,10 +46,7 @@ def load_config(spec: str) -> Any:
     path, _, arg = spec.partition(":")
     if not Path(path).is_file():
         raise ConfigError(f"--config {spec}: no config file {path}")
-    module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    module = experiments.config_module(str(Path(path).resolve()))
     return module.get_config(arg) if arg else module.get_config()
 
 
@@ -69,32 +64,14 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _batch(batch: int, length: int, vocab: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    shape = (batch, length)
-    ids = {k: rng.integers(4, vocab, shape).astype(np.int32)
-           for k in ("src", "tgt_in", "tgt_out")}
-    return dict(ids, src_mask=np.ones(shape, bool), tgt_mask=np.ones(shape, bool))
-
-
 def compile_step(config: Any, model_section: dict[str, Any], dtype: str, batch: int,
                  length: int) -> Callable[[], None]:
-    """The config's compiled train step in ``dtype`` on one random batch, as a
-    zero-argument call that ends in ``block_until_ready``."""
-    vocab = int(config.data.vocab_size)
-    cfg = models.make_config(dict(model_section, dtype=dtype), vocab, vocab)
-    model = models.get_model(model_section["name"])
-    opt = train.make_optimizer(config.train)
-    state = train.init_state(model, cfg, opt, 0)
-    step = train.make_train_step(model, cfg, opt, float(config.train.label_smoothing))
-    rows = _batch(batch, length, vocab)
-    compiled = step.lower(state, rows).compile()
-    box = [state]
-
-    def call() -> None:
-        box[0], metrics = compiled(box[0], rows)
-        jax.block_until_ready(metrics)
-
+    """The config's compiled train step in ``dtype`` on one random batch
+    (``bench_remat.compile_train_step``), as a zero-argument call that ends in
+    ``block_until_ready``."""
+    call, _, _ = bench_remat.compile_train_step(
+        dict(model_section, dtype=dtype), int(config.data.vocab_size), config.train,
+        float(config.train.label_smoothing), batch, length)
     return call
 
 

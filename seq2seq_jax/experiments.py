@@ -21,7 +21,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 MODELS = ("rnn", "bahdanau", "luong", "transformer")
 
 
-def _config_module(file: str) -> Any:
+def config_module(file: str) -> Any:
     """The config file (relative to the repository root unless absolute) as a module."""
     path = Path(file) if Path(file).is_absolute() else ROOT / file
     spec = importlib.util.spec_from_file_location(f"experiment_config_{path.stem}", path)
@@ -34,7 +34,7 @@ def _config_module(file: str) -> Any:
 
 def config_models(file: str) -> tuple[str, ...]:
     """The model arguments a config file offers: the keys of its ``MODELS`` dict."""
-    return tuple(_config_module(file).MODELS)
+    return tuple(config_module(file).MODELS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,5 +115,5 @@ def config_spec(exp: Experiment, model: str) -> tuple[str, str | None]:
 def load_config(exp: Experiment, model: str) -> ml_collections.ConfigDict:
     """``get_config(arg)`` of the experiment's config file for ``model``."""
     file, arg = config_spec(exp, model)
-    module = _config_module(file)
+    module = config_module(file)
     return module.get_config() if arg is None else module.get_config(arg)
