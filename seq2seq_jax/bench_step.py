@@ -4,7 +4,8 @@ Shapes: B batch, S = T sequence length (source and target), V the config's
 vocabulary size (``data.vocab_size``).
 
 For each batch size and compute dtype, the config's model (its ``model``
-section, with ``--model KEY=VALUE`` overrides) and the config's optimizer
+section, with ``--config.model.KEY=VALUE`` overrides, parsed as ``train`` parses
+them) and the config's optimizer
 (``train.make_optimizer``: clipping, Adam, its schedule) are built, the real
 train step (``train.make_train_step``: loss with label smoothing, gradient,
 update) is compiled ahead on random full-length rows ``[B, T]``, called once to
@@ -18,50 +19,26 @@ output projection's shape) in each dtype, accumulated in float32, fastest of
 nine calls, in GFLOP/s.
 
     python scripts/bench_step.py --config configs/multi30k.py:transformer \\
-        [--model ff_dim=256] [--batch 64,256] [--length 24] [--dtype float32,bfloat16]
+        [--config.model.ff_dim=256] [--batch 64,256] [--length 24] \\
+        [--dtype float32,bfloat16]
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax import bench_remat, experiments, models
+from seq2seq_jax import bench_remat, cli, models
 from seq2seq_jax.model_config import ConfigError
 
 COMMAND = "python scripts/bench_step.py"
-
-
-def load_config(spec: str) -> Any:
-    """``path.py[:arg]`` -> that file's ``get_config(arg)``."""
-    path, _, arg = spec.partition(":")
-    if not Path(path).is_file():
-        raise ConfigError(f"--config {spec}: no config file {path}")
-    module = experiments.config_module(str(Path(path).resolve()))
-    return module.get_config(arg) if arg else module.get_config()
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["ff_dim=256", "dropout=0.3"]`` -> ``{"ff_dim": 256, "dropout": 0.3}``."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--model {item}: expected KEY=VALUE, e.g. --model ff_dim=256")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value  # a string option, e.g. cell=gru
-    return out
 
 
 def compile_step(config: Any, model_section: dict[str, Any], dtype: str, batch: int,
@@ -134,18 +111,19 @@ def _ints(text: str) -> list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="config file[:arg], as for train")
-    p.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a key of the config's model section (repeatable)")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--batch", default="64,256", help="comma-separated batch sizes")
     p.add_argument("--length", type=int, default=24, help="source and target length")
     p.add_argument("--dtype", default="float32,bfloat16", help="comma-separated dtypes")
     p.add_argument("--repeats", type=int, default=5)
-    args = p.parse_args(argv)
+    p.epilog = ("--config FILE[:ARG] (required) and --config.KEY=VALUE overrides, as for "
+                "train, e.g. --config.model.ff_dim=256")
+    args, config_args = p.parse_known_args(argv)
     try:
-        config = load_config(args.config)
-        section = dict(config.model.to_dict(), **parse_overrides(args.model))
+        if not any(a == "--config" or a.startswith("--config=") for a in config_args):
+            raise ConfigError("--config FILE[:ARG] is required, as for train")
+        config = cli.read_config(config_args, "bench_step")
+        section = config.model.to_dict()
         batches = _ints(args.batch)
         dtypes = [d for d in args.dtype.split(",") if d]
         if args.length < 1 or args.repeats < 1:
@@ -153,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         models.make_config(dict(section), 8, 8)  # names a bad key or value now
         for d in dtypes:
             models.make_config(dict(section, dtype=d), 8, 8)
-    except ConfigError as e:
+    except (ConfigError, cli.UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     command = " ".join([COMMAND, *(sys.argv[1:] if argv is None else argv)])

@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from absl import flags as absl_flags
 
@@ -24,21 +25,33 @@ USAGE = __doc__.split("\n\n")[1]
 
 
 def _train_flags(argv: list[str]) -> absl_flags.FlagValues:
+    fv = _config_flags(argv, "train", workdir=True)
+    if not fv.workdir:
+        raise UsageError("--workdir DIR is required")
+    return fv
+
+
+def read_config(argv: Sequence[str], command: str) -> Any:
+    """The ConfigDict that ``--config FILE[:ARG]`` and ``--config.KEY=VALUE ...`` name,
+    parsed as ``train`` parses them (ml_collections' config flags); without
+    ``--config``, the default config. Raises ``UsageError`` naming the bad option."""
+    return _config_flags(list(argv), command, workdir=False).config
+
+
+def _config_flags(argv: list[str], command: str, workdir: bool) -> absl_flags.FlagValues:
     fv = absl_flags.FlagValues()
-    full = ["seq2seq-jax-train", *argv]
+    full = [command, *argv]
     try:
-        _define(fv, full, argv)
+        _define(fv, full, argv, workdir)
         rest = fv(full)
         fv.config.to_dict()  # a config file that failed to load raises here
     except OSError as e:
         raise UsageError(f"--config: cannot load the config file ({_one_line(e)})") from None
     except (absl_flags.Error, AttributeError, KeyError, ValueError) as e:
-        raise UsageError(f"invalid train option: {_unknown_key(e, argv) or _one_line(e)}"
+        raise UsageError(f"invalid {command} option: {_unknown_key(e, argv) or _one_line(e)}"
                          ) from None
     if len(rest) > 1:
         raise UsageError(f"unexpected arguments {rest[1:]}")
-    if not fv.workdir:
-        raise UsageError("--workdir DIR is required")
     return fv
 
 
@@ -72,7 +85,8 @@ def _unknown_key(e: BaseException, argv: list[str]) -> str | None:
         f"; did you mean {hint.group(1)!r}?" if hint else "")
 
 
-def _define(fv: absl_flags.FlagValues, full: list[str], argv: list[str]) -> None:
+def _define(fv: absl_flags.FlagValues, full: list[str], argv: list[str],
+            workdir: bool) -> None:
     from ml_collections import config_flags
 
     from seq2seq_jax import config as config_lib
@@ -84,8 +98,9 @@ def _define(fv: absl_flags.FlagValues, full: list[str], argv: list[str]) -> None
         config_flags.DEFINE_config_dict("config", config_lib.default_config(),
                                         "experiment config", flag_values=fv,
                                         lock_config=True, sys_argv=full)
-    absl_flags.DEFINE_string("workdir", None, "where checkpoints and logs go",
-                             flag_values=fv, required=False)
+    if workdir:
+        absl_flags.DEFINE_string("workdir", None, "where checkpoints and logs go",
+                                 flag_values=fv, required=False)
 
 
 class UsageError(Exception):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seq2seq_jax import bench_step
-from seq2seq_jax.model_config import ConfigError
+from seq2seq_jax import bench_step, cli
 
 TINY = '''
 from seq2seq_jax.config import default_config, model_section
@@ -29,7 +28,7 @@ def tiny(tmp_path):
 
 
 def test_measure_times_every_batch_and_dtype(tiny):
-    config = bench_step.load_config(f"{tiny}:wide")
+    config = cli.read_config(["--config", f"{tiny}:wide"], "bench_step")
     assert config.model.ff_dim == 64
     rows = bench_step.measure(config, config.model.to_dict(), [2], 8,
                               ["float32", "bfloat16"], repeats=2)
@@ -40,17 +39,19 @@ def test_measure_times_every_batch_and_dtype(tiny):
 
 
 def test_main_prints_the_table_and_the_matmul_probe(tiny, capsys):
-    assert bench_step.main(["--config", str(tiny), "--model", "ff_dim=48", "--batch", "2",
+    assert bench_step.main(["--config", str(tiny), "--config.model.ff_dim=48", "--batch", "2",
                             "--length", "4", "--dtype", "float32", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    assert "--model ff_dim=48" in out
+    assert "--config.model.ff_dim=48" in out
     assert "| 2 | float32 |" in out
     assert "Matmul probe" in out and "float32" in out.splitlines()[-1]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "ff_dim"], "--model ff_dim: expected KEY=VALUE"),
-    (["--model", "nope=1"], "nope"),
+    (["--config.model.nope=1"], "--config.model.nope: the config has no key 'nope'"),
+    (["--config.model.ff_dim=wide"], "ff_dim"),
+    (["--config.model.ff_dim=0"], "ff_dim"),
+    (["extra"], "unexpected arguments ['extra']"),
     (["--batch", "0"], "--batch 0"),
     (["--batch", "a"], "--batch a"),
     (["--dtype", "float16"], "float16"),
@@ -65,8 +66,12 @@ def test_missing_config_file_is_named(tmp_path, capsys):
     assert "none.py" in capsys.readouterr().err
 
 
-def test_overrides_parse_literals_and_strings():
-    assert bench_step.parse_overrides(["ff_dim=256", "dropout=0.3", "cell=gru"]) == {
-        "ff_dim": 256, "dropout": 0.3, "cell": "gru"}
-    with pytest.raises(ConfigError, match="KEY=VALUE"):
-        bench_step.parse_overrides(["=3"])
+def test_config_is_required(capsys):
+    assert bench_step.main(["--batch", "2"]) == 2
+    assert "--config FILE[:ARG] is required" in capsys.readouterr().err
+
+
+def test_override_reaches_the_timed_model(tiny):
+    config = cli.read_config(["--config", f"{tiny}:wide", "--config.model.ff_dim=48"],
+                             "bench_step")
+    assert config.model.ff_dim == 48
