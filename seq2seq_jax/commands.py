@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import ml_collections
 
-from seq2seq_jax import evaluate, pipeline, plots, workdir
+from seq2seq_jax import checkpoint, evaluate, pipeline, plots, workdir
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.model_config import ConfigError
 
@@ -39,12 +39,17 @@ def _check_options(beam: int | None = None, temperature: float | None = None,
                           "N = the mean of the newest N)")
 
 
+def _names_a_file(out: str) -> bool:
+    """``eval --out``: a path ending in ``.json`` is the file itself, any other a folder."""
+    return out.endswith(".json")
+
+
 def _check_out(out: str | None) -> None:
     """Reject an ``eval --out`` that could not be written, before minutes of decoding."""
     if out is None:
         return
     path = Path(out)
-    if out.endswith(".json"):
+    if _names_a_file(out):
         if path.is_dir():
             raise ConfigError(f"--out {out}: is a folder; name a new .json file, or drop "
                               "the .json ending to write into the folder")
@@ -101,6 +106,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     result.update(evaluate.teacher_forced(trained.model, trained.params, trained.cfg,
                                           trained.src_tok, trained.tgt_tok, examples, config))
     result.update(split=split, step=trained.step, checkpoint=trained.which,
+                  exported=checkpoint.is_export(Path(directory)),
                   decode=config.decode.method,
                   beam_size=config.decode.beam_size if config.decode.method == "beam" else 1)
     if config.decode.method == "beam":
@@ -129,7 +135,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
         name += workdir.ensemble_tag([directory, *ensemble])
     target = Path(directory) / f"{name}.json"
     if out is not None:
-        target = (Path(out) if out.endswith(".json")
+        target = (Path(out) if _names_a_file(out)
                   else Path(out) / f"{Path(directory).resolve().name}.{target.name}")
         target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, json.dumps(result, indent=2, default=str))

@@ -193,8 +193,17 @@ def test_eval_average_scores_the_mean_of_the_newest_checkpoints(trained, capsys)
     assert cli.main(["eval", "--workdir", str(trained), "--limit", "8", "--average", "1"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     saved = json.loads((trained / "eval_test_avg1.json").read_text())
-    assert saved == out and out["checkpoint"] == "checkpoints"
+    assert saved == out and out["checkpoint"] == "checkpoints" and out["exported"] is False
     assert out["averaged_steps"] == [out["step"]] and out["examples"] == 8
+    from seq2seq_jax.export import export
+    export(trained, trained.parent / "exported", average=1)
+    assert cli.main(["eval", "--workdir", str(trained.parent / "exported"), "--limit", "8",
+                     "--average", "1", "--out", str(trained.parent / "evals")]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["exported"] is True and again["averaged_steps"] == out["averaged_steps"]
+    metric = json.loads((trained / "config.json").read_text())["train"]["metric"]
+    for key in (metric, "nll", "token_accuracy"):  # the export decodes as the average
+        assert again[key] == out[key], key
     err = _run_error(["eval", "--workdir", str(trained), "--average", "50"], capsys)
     assert "--average 50" in err and "--config.train.keep_checkpoints=50" in err
     err = _run_error(["eval", "--workdir", str(trained), "--average", "-1"], capsys)
