@@ -186,7 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bench_main(argv[1:])
         if argv and argv[0] == "train":
             fv = _train_flags(argv[1:])
-            commands.run_train(fv.config, fv.workdir)
+            summary = commands.run_train(fv.config, fv.workdir)
+            if summary.get("stopped_by"):  # SIGTERM: a checkpoint at the last step
+                from seq2seq_jax.stop import EXIT_STATUS
+                return EXIT_STATUS
             return 0
         args = _parser().parse_args(argv)
         if args.command == "eval":

@@ -23,6 +23,7 @@ from seq2seq_jax import config as config_lib
 from seq2seq_jax.data import batching
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.interface import Model
+from seq2seq_jax.stop import StopRequest
 
 log = logging.getLogger(__name__)
 Params = dict[str, Any]
@@ -286,6 +287,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
     window_start = time.time()
     last: dict[str, float] = {}
     allow_skip = bool(t.skip_nonfinite)
+    stop = StopRequest().install()  # SIGTERM: finish the step, save it, exit
+    stopped_by = ""
     try:
         while step < min(t.num_steps, stop_at or t.num_steps):
             batch = run.train_iter.batch_at(step, rows)
@@ -320,13 +323,24 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
             elif step % t.checkpoint_every == 0:
                 check_finite(state, allow_skip)
                 ckpt.save(step, state, _meta(run, step, stopper))
+            if stop.requested and step < t.num_steps:
+                check_finite(state, allow_skip)
+                ckpt.save(step, state, _meta(run, step, stopper))  # kept if just saved
+                stopped_by = stop.name
+                progress.message(f"{stopped_by} at step {step}: checkpoint saved; the same "
+                                 "command resumes from it")
+                break
     finally:
+        stop.uninstall()
         ckpt.wait()
         ckpt.close()
         progress.close()
         writer.close()
-    summary = {"step": step, "best_step": stopper.best_step, f"best_dev_{t.metric}": stopper.best,
-               **{f"train_{k}": v for k, v in last.items()}}
+    summary: dict[str, Any] = {
+        "step": step, "best_step": stopper.best_step, f"best_dev_{t.metric}": stopper.best,
+        **{f"train_{k}": v for k, v in last.items()}}
+    if stopped_by:
+        summary["stopped_by"] = stopped_by
     reporting.print_summary(summary)
     return summary
 
