@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "train, e.g. --config.model.ff_dim=256")
     args, config_args = p.parse_known_args(argv)
     try:
-        if not any(a == "--config" or a.startswith("--config=") for a in config_args):
+        if not cli.names_config_file(config_args):
             raise ConfigError("--config FILE[:ARG] is required, as for train")
         config = cli.read_config(config_args, "bench_step")
         section = config.model.to_dict()

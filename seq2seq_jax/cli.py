@@ -38,6 +38,11 @@ def read_config(argv: Sequence[str], command: str) -> Any:
     return _config_flags(list(argv), command, workdir=False).config
 
 
+def names_config_file(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` names a config file (``--config FILE[:ARG]``)."""
+    return any(a == "--config" or a.startswith("--config=") for a in argv)
+
+
 def _config_flags(argv: list[str], command: str, workdir: bool) -> absl_flags.FlagValues:
     fv = absl_flags.FlagValues()
     full = [command, *argv]
@@ -91,7 +96,7 @@ def _define(fv: absl_flags.FlagValues, full: list[str], argv: list[str],
 
     from seq2seq_jax import config as config_lib
 
-    if any(a == "--config" or a.startswith("--config=") for a in argv):
+    if names_config_file(argv):
         config_flags.DEFINE_config_file("config", None, "experiment config file",
                                         flag_values=fv, lock_config=True, sys_argv=full)
     else:
