@@ -24,8 +24,7 @@ from pathlib import Path
 
 from seq2seq_jax import checkpoint
 from seq2seq_jax import workdir as workdir_lib
-
-SIDE_FILES = ("config.json", "metrics.jsonl", "hardware.txt")
+from seq2seq_jax.reporting import RECORD_FILES
 
 
 def export(workdir: str | Path, out: str | Path, *, average: int = 0) -> Path:
@@ -52,7 +51,7 @@ def export(workdir: str | Path, out: str | Path, *, average: int = 0) -> Path:
         checkpoint.save_params(tmp, trained.step, trained.params,
                                {"config": meta["config"], "tokenizers": meta["tokenizers"],
                                 checkpoint.EXPORTED: exported})
-        for name in SIDE_FILES:
+        for name in RECORD_FILES:
             if (source / name).is_file():
                 shutil.copy2(source / name, tmp / name)
         tmp.rename(out)

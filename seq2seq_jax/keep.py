@@ -28,8 +28,8 @@ from typing import Any
 
 from seq2seq_jax.analysis import ANALYSIS_DIR
 from seq2seq_jax.files import write_atomic
+from seq2seq_jax.reporting import RECORD_FILES
 
-WORKDIR_FILES = ("metrics.jsonl", "config.json", "hardware.txt")
 WORKDIR_GLOBS = ("eval_*.json",)
 
 
@@ -37,7 +37,7 @@ def files_to_keep(workdir: Path, summary: Mapping[str, Any]) -> list[Path]:
     """The workdir files behind one analysed row, relative to ``workdir``, that exist."""
     analysis = Path(ANALYSIS_DIR)
     records = analysis / str(summary["records_file"])
-    names = [records, records.with_suffix(".json"), *map(Path, WORKDIR_FILES)]
+    names = [records, records.with_suffix(".json"), *map(Path, RECORD_FILES)]
     names += sorted(p.relative_to(workdir) for g in WORKDIR_GLOBS for p in workdir.glob(g))
     return [n for n in dict.fromkeys(names) if (workdir / n).is_file()]
 

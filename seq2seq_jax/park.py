@@ -38,10 +38,14 @@ from typing import Any
 from seq2seq_jax import checkpoint
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.model_config import ConfigError
-from seq2seq_jax.reporting import METRICS_FILE
+from seq2seq_jax.reporting import CONFIG_FILE, HARDWARE_FILE, METRICS_FILE
 
 MARK = "PARKED.json"
-SIDE_FILES = ("config.json", "tokenizers.json", "hardware.txt")
+# The run's record less metrics.jsonl (copied without a half-written last line),
+# plus what the data pipeline needs to rebuild the same batches (the names of
+# pipeline.TOKENIZER_FILE and its SentencePiece folder, spelled out here so that
+# parking does not import the data stack).
+SIDE_FILES = (CONFIG_FILE, "tokenizers.json", HARDWARE_FILE)
 SIDE_DIRS = ("sentencepiece",)
 
 
@@ -122,7 +126,7 @@ def unpark(parked: str | Path, workdir: str | Path) -> dict[str, Any]:
     shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(MARK))
     note = (f"unparked from {src} (step {record['step']}, parked "
             f"{record['time']} from {record['workdir']})\n")
-    hardware = tmp / "hardware.txt"
+    hardware = tmp / HARDWARE_FILE
     write_atomic(hardware, (hardware.read_text() if hardware.is_file() else "") + note)
     tmp.rename(dest)
     return dict(record)

@@ -23,6 +23,7 @@ from seq2seq_jax.files import write_atomic
 log = logging.getLogger(__name__)
 
 TOKENIZER_FILE = "tokenizers.json"
+SENTENCEPIECE_DIR = "sentencepiece"  # the trained SentencePiece models, in the workdir
 
 
 def task_kind(data_name: str) -> str:
@@ -61,7 +62,7 @@ def build_tokenizers(config: ml_collections.ConfigDict, train: Sequence[Example]
         if d.src_tokenizer != d.tgt_tokenizer:
             raise ValueError("data.src_tokenizer and data.tgt_tokenizer must both be "
                              "'sentencepiece' when either is")
-        model_dir = Path(workdir) / "sentencepiece"
+        model_dir = Path(workdir) / SENTENCEPIECE_DIR
         model_dir.mkdir(parents=True, exist_ok=True)
         return subwords.train_sentencepiece(
             train, model_dir, d.vocab_size, joint=d.joint_vocab, model_type=d.spm_model_type)

@@ -18,6 +18,11 @@ from tqdm import tqdm
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+HARDWARE_FILE = "hardware.txt"
+# A run's own record, kept wherever its parameters go (export, kept decodes):
+# what it was, how its training went, and where it ran.
+RECORD_FILES = (CONFIG_FILE, METRICS_FILE, HARDWARE_FILE)
 
 
 def summarize_window(window: Sequence[Mapping[str, Any]], seconds: float) -> dict[str, float]:

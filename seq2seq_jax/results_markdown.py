@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.files import write_atomic
+from seq2seq_jax.reporting import HARDWARE_FILE
 
 if TYPE_CHECKING:
     from seq2seq_jax.results import Experiment, ModelResult
 
-HARDWARE_FILE = "hardware.txt"
 MISSING = "–"
 BEGIN, END = "<!-- BEGIN {} -->", "<!-- END {} -->"
 

@@ -9,9 +9,9 @@ import pytest
 from scripts_loader import load_script
 from test_train import _final_params, _read_metrics, tiny_config
 
-from seq2seq_jax import checkpoint, train
+from seq2seq_jax import checkpoint, pipeline, train
 from seq2seq_jax.model_config import ConfigError
-from seq2seq_jax.park import MARK, _whole_lines, park, unpark
+from seq2seq_jax.park import MARK, SIDE_DIRS, SIDE_FILES, _whole_lines, park, unpark
 from seq2seq_jax.results_markdown import training_info
 
 SCRIPT = load_script("park")
@@ -80,6 +80,12 @@ def test_park_and_unpark_refuse_what_would_lose_or_mix_files(tmp_path):
     with pytest.raises(ConfigError, match="exists; unpark into a new workdir"):
         unpark(tmp_path / "kept", run)
     assert checkpoint.complete_steps(run) == [3]
+
+
+def test_parking_carries_the_files_the_pipeline_reads_back():
+    # park spells the pipeline's file names out rather than import the data stack
+    assert pipeline.TOKENIZER_FILE in SIDE_FILES
+    assert pipeline.SENTENCEPIECE_DIR in SIDE_DIRS
 
 
 def test_a_log_line_still_being_written_is_left_out():
