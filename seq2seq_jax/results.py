@@ -164,11 +164,20 @@ def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
         return _failed(model, directory, arg, e)
 
 
-def _ensemble_training(infos: Sequence[results_markdown.TrainingInfo]
+def _ensemble_training(members: Sequence[tuple[str, results_markdown.TrainingInfo]]
                        ) -> results_markdown.TrainingInfo:
-    """The members' training together: steps and wall time summed, no single best step."""
+    """The members' training together: steps and wall time summed, no single best step.
+
+    Hardware: the members' lines once when they all trained alike, else each
+    member's lines after its name, so that a note stays with its run.
+    """
+    infos = [t for _, t in members]
     times = [t.seconds for t in infos]
-    hardware = tuple(dict.fromkeys(x for t in infos for x in t.hardware))
+    if len({t.hardware for t in infos}) == 1:
+        hardware = infos[0].hardware
+    else:
+        hardware = tuple(f"{name}: {'; '.join(t.hardware) or 'not recorded'}"
+                         for name, t in members)
     return results_markdown.TrainingInfo(
         steps=sum(t.steps for t in infos), num_steps=sum(t.num_steps for t in infos),
         seconds=None if None in times else sum(t or 0.0 for t in times),
@@ -191,13 +200,15 @@ def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,
             summary = kept_summary(exp, found[0], beam=beam, limit=limit, average=average,
                                    members=found)
             if summary:
-                info = _ensemble_training([results_markdown.training_info(d) for d in found])
+                info = _ensemble_training([(m, results_markdown.training_info(d))
+                                           for m, d in zip(members, found, strict=True)])
                 return ModelResult(label, found[0], arg, "ok", summary, info, "kept")
         for m, d in zip(members, dirs, strict=True):
             if not is_trained(d) or lock.in_use(d):
                 why = "training now" if is_trained(d) else "not trained"
                 return ModelResult(label, dirs[0], arg, f"{m} {why}", None, None)
-        info = _ensemble_training([results_markdown.training_info(d) for d in dirs])
+        info = _ensemble_training([(m, results_markdown.training_info(d))
+                                   for m, d in zip(members, dirs, strict=True)])
         result = analyze_model(exp, members[0], dirs[0], beam=beam, limit=limit,
                                redecode=redecode, average=average, ensemble=dirs[1:])
         return ModelResult(label, dirs[0], arg, "ok", result, info)

@@ -338,13 +338,18 @@ def test_scored_checkpoint_names_the_averaged_steps():
     assert results_markdown._scored(best) == "rnn best 9,000"
 
 
-def test_ensemble_training_lists_each_hardware_line_once():
+def test_ensemble_training_keeps_each_hardware_note_with_its_member():
     def info(hardware: tuple[str, ...], seconds: float) -> results_markdown.TrainingInfo:
         return results_markdown.TrainingInfo(
             steps=10, num_steps=10, seconds=seconds, restarts=1, from_scratch=0,
             dev_metric="wer", best_dev=1.0, best_step=10, hardware=hardware)
 
-    both = results._ensemble_training([info(("cpu core 1", "also shared with tests"), 5.0),
-                                       info(("cpu core 1",), 7.0)])
-    assert both.hardware == ("cpu core 1", "also shared with tests")
-    assert (both.steps, both.seconds, both.restarts, both.best_dev) == (20, 12.0, 2, None)
+    both = results._ensemble_training([("rnn", info(("cpu core 1", "also shared with tests"), 5.0)),
+                                       ("luong", info(("cpu core 1",), 7.0)),
+                                       ("bahdanau", info((), 1.0))])
+    assert both.hardware == ("rnn: cpu core 1; also shared with tests", "luong: cpu core 1",
+                             "bahdanau: not recorded")
+    assert (both.steps, both.seconds, both.restarts, both.best_dev) == (30, 13.0, 3, None)
+    alike = results._ensemble_training([("a", info(("cpu core 1", "x"), 1.0)),
+                                        ("b", info(("cpu core 1", "x"), 1.0))])
+    assert alike.hardware == ("cpu core 1", "x")
