@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-import tensorflow_datasets as tfds
+from tfds_local import prepare_local
 
 from seq2seq_jax.data.cmudict_g2p import split_of_word
 from seq2seq_jax.data.errors import DataError
@@ -21,11 +21,7 @@ needs_shared = pytest.mark.skipif(
 
 
 def prepare(data_dir, manual_dir, skip_bad_lines=False) -> CmudictG014b2b:
-    builder = CmudictG014b2b(data_dir=data_dir, file_format="array_record",
-                             skip_bad_lines=skip_bad_lines)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, try_download_gcs=False))
-    return builder
+    return prepare_local(CmudictG014b2b, data_dir, manual_dir, skip_bad_lines=skip_bad_lines)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import tensorflow_datasets as tfds
+from tfds_local import prepare_local
 
 from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import read_all, read_split
@@ -20,11 +21,8 @@ SIZES = {"train": 29_000, "validation": 1_014, "test": 1_000}
 
 
 def prepare(data_dir, manual_dir, config, skip_bad_lines=False) -> Multi30k:
-    builder = Multi30k(data_dir=data_dir, config=config, file_format="array_record",
-                       skip_bad_lines=skip_bad_lines)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, try_download_gcs=False))
-    return builder
+    return prepare_local(Multi30k, data_dir, manual_dir, config=config,
+                         skip_bad_lines=skip_bad_lines)
 
 
 @pytest.fixture(scope="module")
