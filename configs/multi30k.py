@@ -22,8 +22,8 @@ shape (feed-forward width 256, dropout 0.3, peak learning rate 5e-3 after 2,000 
 steps, batches of up to 2 x 4,096 tokens, roughly 500 pairs, 8,000 updates), here with
 256 pairs a batch at 3.5e-3 (the peak scaled by the square root of the batch ratio),
 pre-norm, 8,000 steps (about 70 epochs), the last five checkpoints kept for --average
-5 (a step takes about 2.5 s on one core of an Intel Xeon; on an AMD EPYC 5.3 s on one
-core beside another run, 2.7 s on both cores: 5.5 to 12 h a run); MODEL,PAIR picks
+5 (a step takes about 2.5 s on one core of an Intel Xeon; on an AMD EPYC 5.4 s on one
+core beside another run, 2.3 s on both cores: 5 to 12 h a run); MODEL,PAIR picks
 the language pair and direction, PAIR one of en_de (default), de_en, en_fr, fr_en (e.g.
 configs/multi30k.py:transformer,de_en). Data: the official lowercased, tokenised
 files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for raw text). BPE
