@@ -3,34 +3,34 @@
   seq2seq-jax train --config configs/multi30k.py:MODEL --workdir runs/multi30k/MODEL \
       --config.data.manual_dir=../shared/data/multi30k
 
-MODEL: rnn, bahdanau (default), luong, transformer, luong_long (Luong trained twice
-as long, 8,000 steps, from another seed: a longer run and, with luong, a two-model
-ensemble: `seq2seq-jax eval --ensemble`), luong_long_seed2 (the same from a third
-seed) and bahdanau_query_input_long (6,000 steps, seed 1), members of an ensemble of
+MODEL: rnn, bahdanau (default), luong, transformer, luong_long (Luong trained twice as
+long, 8,000 steps, from another seed: a longer run and, with luong, a two-model
+ensemble: `seq2seq-jax eval --ensemble`), luong_long_seed2 (the same from a third seed)
+and bahdanau_query_input_long (6,000 steps, seed 1), members of an ensemble of
 long-trained LSTMs; two variants that locate the Bahdanau-Luong gap:
 bahdanau_query_input (Bahdanau whose scoring network also reads the previous output
 token, model.query_input) and luong_concat (Luong's decoder with Bahdanau's additive
 score); three de→en probes of the tutorial anchors: rnn_every_step (the no-attention
-LSTM with its context vector fed to every decoder step and to the output layer, Cho
-et al. 2014, model.context_mode), bahdanau_words (plain Bahdanau on the whitespace
-tokens of the tokenised files, one vocabulary per side, instead of BPE) and
-bahdanau_gru (plain Bahdanau with GRU cells, the tutorial's cell, whose query
-s_{i-1} is its whole state); bahdanau_query_cell (plain Bahdanau with LSTM cells
-whose query also reads the top memory cell, [h; c], model.query_cell); transformer_wu
-and transformer_wu_seed1 (seed 1): the Transformer on Wu et al. 2021's recipe for this
-shape (feed-forward width 256, dropout 0.3, peak learning rate 5e-3 after 2,000 warmup
-steps, batches of up to 2 x 4,096 tokens, roughly 500 pairs, 8,000 updates), here with
-256 pairs a batch at 3.5e-3 (the peak scaled by the square root of the batch ratio),
-pre-norm, 8,000 steps (about 70 epochs), the last five checkpoints kept for --average
-5 (a step takes about 2.5 s on one core of an Intel Xeon; on an AMD EPYC 5.4 s on one
-core beside another run, 2.3 s on both cores: 5 to 12 h a run); MODEL,PAIR picks
+LSTM with its context vector fed to every decoder step and to the output layer, Cho et
+al. 2014, model.context_mode), bahdanau_words (plain Bahdanau on the whitespace tokens
+of the tokenised files, one vocabulary per side, instead of BPE) and bahdanau_gru (plain
+Bahdanau with GRU cells, the tutorial's cell, whose query s_{i-1} is its whole state);
+bahdanau_query_cell (plain Bahdanau with LSTM cells whose query also reads the top
+memory cell, [h; c], model.query_cell); transformer_wu, transformer_wu_seed1 and
+transformer_wu_seed2 (seeds 0, 1, 2): the Transformer on Wu et al. 2021's recipe for
+this shape (feed-forward width 256, dropout 0.3, peak learning rate 5e-3 after 2,000
+warmup steps, batches of up to 2 x 4,096 tokens, roughly 500 pairs, 8,000 updates), here
+with 256 pairs a batch at 3.5e-3 (the peak scaled by the square root of the batch
+ratio), pre-norm, 8,000 steps (about 70 epochs), the last five checkpoints kept for
+--average 5 (a step takes about 2.5 s on one core of an Intel Xeon; on an AMD EPYC 5.4 s
+on one core beside another run, 2.3 s on both cores: 5 to 12 h a run); MODEL,PAIR picks
 the language pair and direction, PAIR one of en_de (default), de_en, en_fr, fr_en (e.g.
-configs/multi30k.py:transformer,de_en). Data: the official lowercased, tokenised
-files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for raw text). BPE
-(sentencepiece, one joint 8k vocabulary) is trained on the train split and stored in
-the workdir. Scores: BLEU on lowercased tokenised text against the official
-lc.norm.tok references (`tok_bleu`, how published Multi30k numbers are computed) and
-sacreBLEU BLEU / chrF with signatures.
+configs/multi30k.py:transformer,de_en). Data: the official lowercased, tokenised files
+(`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for raw text). BPE
+(sentencepiece, one joint 8k vocabulary) is trained on the train split and stored in the
+workdir. Scores: BLEU on lowercased tokenised text against the official lc.norm.tok
+references (`tok_bleu`, how published Multi30k numbers are computed) and sacreBLEU BLEU
+/ chrF with signatures.
 
 The sizes are for a 2-core CPU: LSTMs with a 256-unit decoder (bidirectional 2 x 256
 encoder), the Transformer in the "tiny" shape of Wu et al. 2021 (4 + 4 layers,
@@ -79,16 +79,17 @@ MODELS["bahdanau_gru"] = {**MODELS["bahdanau"], "cell": "gru"}
 MODELS["bahdanau_query_cell"] = {**MODELS["bahdanau"], "query_cell": True}
 # Wu et al. 2021's Transformer-tiny recipe: a 256-wide feed-forward layer, dropout 0.3,
 # a larger batch and a higher peak learning rate, trained for about 70 epochs.
-MODELS["transformer_wu"] = MODELS["transformer_wu_seed1"] = {
+MODELS["transformer_wu"] = MODELS["transformer_wu_seed1"] = MODELS["transformer_wu_seed2"] = {
     **MODELS["transformer"], "ff_dim": 256, "dropout": 0.3}
 WU = {"batch_size": 256, "learning_rate": 3.5e-3, "warmup_steps": 2000, "keep_checkpoints": 5}
 WORD_LEVEL = {"bahdanau_words"}  # whitespace tokens of the tokenised files, no BPE
 PAIRS = ("en_de", "de_en", "en_fr", "fr_en")
 STEPS = {"luong_long": 8000, "luong_long_seed2": 8000, "bahdanau_query_input_long": 6000,
-         "transformer": 8000, "transformer_wu": 8000, "transformer_wu_seed1": 8000}
+         "transformer": 8000, "transformer_wu": 8000, "transformer_wu_seed1": 8000,
+         "transformer_wu_seed2": 8000}
 DEFAULT_STEPS = 4000  # every model not in STEPS
 SEEDS = {"luong_long": 1, "luong_long_seed2": 2, "bahdanau_query_input_long": 1,
-         "transformer_wu_seed1": 1}
+         "transformer_wu_seed1": 1, "transformer_wu_seed2": 2}
 
 
 def get_config(arg: str = "bahdanau"):

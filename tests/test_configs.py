@@ -28,7 +28,7 @@ CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long",
                                         "rnn_every_step", "bahdanau_words",
                                         "bahdanau_gru", "bahdanau_query_cell",
                                         "transformer_wu",
-                                        "transformer_wu_seed1")]
+                                        "transformer_wu_seed1", "transformer_wu_seed2")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -189,10 +189,11 @@ def test_multi30k_transformer_wu_changes_the_recipe_not_the_shape():
     assert (wu.data.batch_size, base.data.batch_size) == (256, 64)
     assert {**base.train.to_dict(), "learning_rate": 3.5e-3, "warmup_steps": 2000,
             "keep_checkpoints": 5} == wu.train.to_dict()
-    seed1 = mod.get_config("transformer_wu_seed1")
-    assert (wu.seed, seed1.seed) == (0, 1)
-    assert (seed1.model.to_dict(), seed1.train.to_dict()) == (wu.model.to_dict(),
-                                                              wu.train.to_dict())
+    for name, seed in (("transformer_wu_seed1", 1), ("transformer_wu_seed2", 2)):
+        other = mod.get_config(name)
+        assert (wu.seed, other.seed) == (0, seed)
+        assert (other.model.to_dict(), other.train.to_dict()) == (wu.model.to_dict(),
+                                                                  wu.train.to_dict())
 
 
 def test_multi30k_luong_concat_differs_from_luong_in_the_score_alone():
