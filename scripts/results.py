@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -28,6 +29,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", default="docs/results", help="markdown fragments and PNGs")
     p.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy); "
                    "default: each workdir config's decoding")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="beam-search length-penalty exponent (default: each workdir "
+                        "config's); choose it on validation (seq2seq-jax eval --alpha)")
     p.add_argument("--models", default=",".join(experiments.MODELS),
                    help="comma-separated, in table order")
     p.add_argument("--limit", type=int, default=0, help="first N test examples only")
@@ -50,6 +54,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="also fill this file's BEGIN/END section of each experiment "
                         "('' for none)")
     args = p.parse_args(argv)
+    if args.alpha is not None and not math.isfinite(args.alpha):
+        p.error(f"--alpha {args.alpha}: the length-penalty exponent must be a finite "
+                "number (0 ranks beams by log-probability alone)")
     if args.from_kept and not Path(args.from_kept).is_dir():
         p.error(f"--from-kept {args.from_kept}: no such folder; name the folder that "
                 "--keep-decodes filled (e.g. docs/results/decodes)")
@@ -74,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             models=models, limit=args.limit, redecode=args.redecode, command=command,
             into=args.into or None, average=args.average,
             ensembles=[[m for m in e.split(",") if m] for e in args.ensemble],
-            kept=args.from_kept or None)
+            kept=args.from_kept or None, alpha=args.alpha)
         for r in rows:
             print(f"{name} {r.model}: {r.status}", file=sys.stderr)
         if args.keep_decodes:

@@ -33,6 +33,7 @@ import ml_collections
 import numpy as np
 
 from seq2seq_jax import checkpoint, evaluate, pipeline, workdir
+from seq2seq_jax.config import DEFAULT_ALPHA
 from seq2seq_jax.data import sources
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.host import host_description  # re-exported: results use it
@@ -67,16 +68,25 @@ def set_options(config: ml_collections.ConfigDict, options: Mapping[str, Any]) -
             node[leaf] = value
 
 
-def set_beam(config: ml_collections.ConfigDict, beam: int | None) -> None:
-    """``beam`` > 1: beam search of that size; 1: greedy; None: keep ``config.decode``."""
+def set_beam(config: ml_collections.ConfigDict, beam: int | None,
+             alpha: float | None = None) -> None:
+    """``beam`` > 1: beam search of that size; 1: greedy; None: keep ``config.decode``.
+    ``alpha``: the beam's length-penalty exponent (None: keep the config's)."""
     if beam is not None:
         set_options(config, {"decode.method": "beam" if beam > 1 else "greedy",
                              "decode.beam_size": max(beam, 1)})
+    if alpha is not None:
+        set_options(config, {"decode.alpha": float(alpha)})
 
 
 def decode_name(config: ml_collections.ConfigDict) -> str:
+    """``greedy``, ``beam5``, or ``beam5_alpha1`` for a length penalty other than the
+    default one (``config.DEFAULT_ALPHA``)."""
     dec = config.decode
-    return f"beam{dec.beam_size}" if dec.method == "beam" else dec.method
+    if dec.method != "beam":
+        return str(dec.method)
+    alpha = float(dec.get("alpha", DEFAULT_ALPHA))
+    return f"beam{dec.beam_size}" + ("" if alpha == DEFAULT_ALPHA else f"_alpha{alpha:g}")
 
 
 def analysis_name(config: ml_collections.ConfigDict, average: int = 0,

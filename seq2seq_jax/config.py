@@ -44,6 +44,10 @@ SCHEDULES = ("constant", "rsqrt", "cosine")
 METRICS = {"wer": "min", "per": "min", "bleu": "max", "tok_bleu": "max", "chrf": "max",
            "exact_match": "max"}  # dev metric -> whether lower or higher is better
 
+# The beam-search length-penalty exponent unless a config or --alpha sets another;
+# decodes with another one are stored and tabled under names that say so.
+DEFAULT_ALPHA = 0.6
+
 
 def task_metrics(data_name: str) -> tuple[str, ...]:
     """The dev metrics evaluation produces for a dataset."""
@@ -127,7 +131,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.decode = ml_collections.ConfigDict()
     c.decode.method = "greedy"
     c.decode.beam_size = 5
-    c.decode.alpha = 0.6
+    c.decode.alpha = DEFAULT_ALPHA
     c.decode.temperature = 1.0
     c.decode.top_k = 0
     c.decode.top_p = 1.0

@@ -88,19 +88,23 @@ def train_model(exp: Experiment, model: str, directory: Path) -> None:
 
 def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | None = None,
                   limit: int = 0, redecode: bool = False, average: int = 0,
-                  ensemble: Sequence[Path] = ()) -> dict[str, Any]:
-    """``analysis.analyze`` with the experiment's buckets, options and heatmap lengths."""
+                  ensemble: Sequence[Path] = (), alpha: float | None = None) -> dict[str, Any]:
+    """``analysis.analyze`` with the experiment's buckets, options and heatmap lengths;
+    ``alpha`` replaces the beam's length-penalty exponent (None: the config's)."""
     saved = directory / "config.json"
     options = dict(exp.options)
     if saved.exists():
         options.update(_data_options(exp, config_lib.from_json(saved.read_text())))
+    if alpha is not None:
+        options["decode.alpha"] = float(alpha)
     return analysis.analyze(directory, exp.split, edges=exp.edges, beam=beam, options=options,
                             limit=limit, attention_lengths=exp.attention_lengths,
                             redecode=redecode, average=average, ensemble=ensemble)
 
 
 def kept_summary(exp: Experiment, kept_dir: Path, *, beam: int | None = None, limit: int = 0,
-                 average: int = 0, members: Sequence[Path] = ()) -> dict[str, Any] | None:
+                 average: int = 0, members: Sequence[Path] = (),
+                 alpha: float | None = None) -> dict[str, Any] | None:
     """The kept summary of the decode that ``analyze`` would name for these options, if any.
 
     ``kept_dir`` is ``<kept>/<experiment>/<model>`` (for an ensemble, its first
@@ -110,7 +114,7 @@ def kept_summary(exp: Experiment, kept_dir: Path, *, beam: int | None = None, li
     if not saved.is_file():
         return None
     config = config_lib.from_json(saved.read_text())
-    analysis.set_beam(config, beam)
+    analysis.set_beam(config, beam, alpha)
     name = analysis.analysis_name(config, average, members)
     path = analysis.analysis_paths(kept_dir, exp.split, name, limit)[1]
     if not path.is_file():
@@ -132,7 +136,8 @@ def _failed(model: str, directory: Path, arg: str, error: Exception) -> ModelRes
 
 def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
               beam: int | None = None, limit: int = 0, redecode: bool = False,
-              average: int = 0, kept: Path | None = None) -> ModelResult:
+              average: int = 0, kept: Path | None = None,
+              alpha: float | None = None) -> ModelResult:
     """Train (optionally) and analyse one model; problems become the row's status.
 
     An untrained (or missing) workdir's row comes from ``kept`` when that holds it.
@@ -151,14 +156,14 @@ def run_model(exp: Experiment, model: str, runs: Path, *, train: bool = False,
         if not is_trained(directory):
             found = kept / exp.name / model if kept is not None else None
             summary = None if found is None else kept_summary(
-                exp, found, beam=beam, limit=limit, average=average)
+                exp, found, beam=beam, limit=limit, average=average, alpha=alpha)
             if found is not None and summary is not None:
                 return ModelResult(model, found, arg, "ok", summary,
                                    results_markdown.training_info(found), "kept")
             return ModelResult(model, directory, arg, "not trained", None, None)
         info = results_markdown.training_info(directory)
         result = analyze_model(exp, model, directory, beam=beam, limit=limit,
-                               redecode=redecode, average=average)
+                               redecode=redecode, average=average, alpha=alpha)
         return ModelResult(model, directory, arg, "ok", result, info)
     except Exception as e:  # one broken model must not hide the others' results
         return _failed(model, directory, arg, e)
@@ -188,7 +193,8 @@ def _ensemble_training(members: Sequence[tuple[str, results_markdown.TrainingInf
 
 def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,
                  beam: int | None = None, limit: int = 0, redecode: bool = False,
-                 average: int = 0, kept: Path | None = None) -> ModelResult:
+                 average: int = 0, kept: Path | None = None,
+                 alpha: float | None = None) -> ModelResult:
     """One row for the ensemble of ``members`` (model names of ``exp``), decoded together;
     from ``kept`` when a member's workdir is untrained or missing and ``kept`` holds it."""
     label = "ensemble " + "+".join(members)
@@ -198,7 +204,7 @@ def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,
         if kept is not None and not all(is_trained(d) for d in dirs):
             found = [kept / exp.name / m for m in members]
             summary = kept_summary(exp, found[0], beam=beam, limit=limit, average=average,
-                                   members=found)
+                                   members=found, alpha=alpha)
             if summary:
                 info = _ensemble_training([(m, results_markdown.training_info(d))
                                            for m, d in zip(members, found, strict=True)])
@@ -210,7 +216,8 @@ def run_ensemble(exp: Experiment, members: Sequence[str], runs: Path, *,
         info = _ensemble_training([(m, results_markdown.training_info(d))
                                    for m, d in zip(members, dirs, strict=True)])
         result = analyze_model(exp, members[0], dirs[0], beam=beam, limit=limit,
-                               redecode=redecode, average=average, ensemble=dirs[1:])
+                               redecode=redecode, average=average, ensemble=dirs[1:],
+                               alpha=alpha)
         return ModelResult(label, dirs[0], arg, "ok", result, info)
     except Exception as e:  # the single models' rows stay
         return _failed(label, dirs[0], arg, e)
@@ -309,7 +316,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
                    redecode: bool = False, command: str = "",
                    into: str | Path | None = None, average: int = 0,
                    ensembles: Sequence[Sequence[str]] = (),
-                   kept: str | Path | None = None) -> list[ModelResult]:
+                   kept: str | Path | None = None,
+                   alpha: float | None = None) -> list[ModelResult]:
     """Train (optionally), analyse, plot and tabulate every model of ``exp``.
 
     Args:
@@ -331,6 +339,8 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
         as one ensemble (``workdir.load_ensemble``), one more row each.
       kept: kept decodes (``--keep-decodes`` output) to read the rows of models
         whose workdirs have no checkpoint from (``kept_summary``).
+      alpha: the beam's length-penalty exponent for every row (None: each config's);
+        a decode with another than ``config.DEFAULT_ALPHA`` is named ``beam5_alpha1``.
 
     Returns:
       One ``ModelResult`` per model.
@@ -347,9 +357,9 @@ def run_experiment(exp: Experiment, runs: str | Path = "runs",
             raise ValueError(f"ensemble {list(group)}: needs two or more of {sorted(exp.args)}")
     kept = None if kept is None else Path(kept)
     rows = [run_model(exp, m, runs, train=train, beam=beam, limit=limit, redecode=redecode,
-                      average=average, kept=kept) for m in models]
+                      average=average, kept=kept, alpha=alpha) for m in models]
     rows += [run_ensemble(exp, group, runs, beam=beam, limit=limit, redecode=redecode,
-                          average=average, kept=kept) for group in ensembles]
+                          average=average, kept=kept, alpha=alpha) for group in ensembles]
     plot_by_length(exp, rows, out / f"{exp.name}_by_length.png")
     figures = plot_attention(exp, rows, out)
     command = command or f"python scripts/results.py {exp.name}"

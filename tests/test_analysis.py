@@ -190,6 +190,17 @@ def test_set_options_and_beam():
     assert analysis.decode_name(c) == "greedy"
 
 
+def test_a_length_penalty_other_than_the_default_is_in_the_decode_name():
+    c = config_lib.default_config()
+    analysis.set_beam(c, 5, alpha=1.0)
+    assert (c.decode.alpha, analysis.decode_name(c)) == (1.0, "beam5_alpha1")
+    assert analysis.analysis_name(c, average=3) == "beam5_alpha1_avg3"
+    analysis.set_beam(c, 5, alpha=config_lib.DEFAULT_ALPHA)
+    assert analysis.decode_name(c) == "beam5"  # the names of earlier decodes stay
+    analysis.set_beam(c, 1, alpha=1.0)
+    assert analysis.decode_name(c) == "greedy"  # greedy has no length penalty
+
+
 # ---------------------------------------------------------------- trained workdirs
 
 

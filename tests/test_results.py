@@ -186,6 +186,21 @@ def test_run_experiment_writes_table_figures_and_section(runs, tmp_path):
     assert length_part.endswith("<!-- END tiny by length -->\n")
 
 
+def test_alpha_decodes_again_under_its_own_name(runs, tmp_path):
+    workdir = runs / "tiny" / "bahdanau"
+    plain, = results.run_experiment(TINY, runs, tmp_path / "a", models=["bahdanau"],
+                                     beam=2, into=None)
+    other, = results.run_experiment(TINY, runs, tmp_path / "b", models=["bahdanau"],
+                                     beam=2, alpha=2.5, into=None)
+    assert plain.analysis is not None and other.analysis is not None
+    assert (plain.analysis["decode"], other.analysis["decode"]) == ("beam2", "beam2_alpha2.5")
+    assert plain.analysis["key"]["decode"]["alpha"] == config_lib.DEFAULT_ALPHA
+    assert other.analysis["key"]["decode"]["alpha"] == 2.5
+    assert (workdir / "analysis" / "test_beam2.jsonl").exists()
+    assert (workdir / "analysis" / "test_beam2_alpha2.5.jsonl").exists()
+    assert "beam2_alpha2.5" in (tmp_path / "b" / "tiny.md").read_text()
+
+
 def test_an_ensemble_gets_its_own_row_and_line(runs, tmp_path):
     shutil.copytree(runs / "tiny" / "bahdanau", runs / "tiny" / "rnn")
     rows = results.run_experiment(TINY, runs, tmp_path / "out", into=None,
@@ -290,6 +305,9 @@ def test_script_runs_an_experiment_without_workdirs(tmp_path, capsys):
     with pytest.raises(SystemExit):  # a mistyped kept folder is named, not read as empty
         script.main(["synthetic_reverse", "--from-kept", str(tmp_path / "typo")])
     assert "--from-kept" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["synthetic_reverse", "--alpha", "nan"])
+    assert "--alpha nan: the length-penalty exponent must be a finite" in capsys.readouterr().err
 
 
 def test_attention_plots_escape_dollar_signs(tmp_path):
