@@ -41,7 +41,10 @@ the three as an ensemble 39.95, bahdanau 1 h 22 min (25.92), the no-attention LS
 2 h 08 min (10.34); the Transformer, 8,000 steps, 4 h 16 min (37.90; 38.12 with
 --average 3, its last three checkpoints averaged); transformer_wu (seed 0), 8,000
 steps over several sessions (62 min for its last 1,700 on both cores of an AMD EPYC):
-39.43 (best checkpoint, --alpha 1.0, both chosen on validation); de_en: luong 1 h 36 min (38.08),
+39.43 (best checkpoint, --alpha 1.0, both chosen on validation); transformer_wu_seed1
+(seed 1), 8,000 steps over several sessions (79 min for its last 2,416 on both AMD
+cores): 40.18 at --alpha 1.5; the two seeds as an ensemble 41.30 (--ensemble, --alpha
+1.5, chosen on validation); de_en: luong 1 h 36 min (38.08),
 bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 min
 (39.89), transformer 2 h 13 min (39.18; 39.67 with --average 3); en_fr: luong 1 h
 01 min (51.64), transformer 2 h 24 min (57.12; 58.14 with --average 3),
