@@ -44,7 +44,10 @@ steps over several sessions (62 min for its last 1,700 on both cores of an AMD E
 39.43 (best checkpoint, --alpha 1.0, both chosen on validation); transformer_wu_seed1
 (seed 1), 8,000 steps over several sessions (79 min for its last 2,416 on both AMD
 cores): 40.18 at --alpha 1.5; the two seeds as an ensemble 41.30 (--ensemble, --alpha
-1.5, chosen on validation); de_en: luong 1 h 36 min (38.08),
+1.5); transformer_wu_seed2 (seed 2), 8,000 steps over three sessions (123 min for its
+last 3,450 on both AMD cores): 37.95 at --alpha 1.5 (best checkpoint, step 5,000); the
+three seeds as an ensemble 40.92 (chosen on validation, 42.23 against the two's 41.77);
+de_en: luong 1 h 36 min (38.08),
 bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 min
 (39.89), transformer 2 h 13 min (39.18; 39.67 with --average 3); en_fr: luong 1 h
 01 min (51.64), transformer 2 h 24 min (57.12; 58.14 with --average 3),
