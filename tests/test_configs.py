@@ -28,7 +28,8 @@ CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long",
                                         "rnn_every_step", "bahdanau_words",
                                         "bahdanau_gru", "bahdanau_query_cell",
                                         "transformer_wu",
-                                        "transformer_wu_seed1", "transformer_wu_seed2")]
+                                        "transformer_wu_seed1", "transformer_wu_seed2",
+                                        "transformer_wu_seed3")]
 CASES += [("multi30k.py", "transformer,de_en"), ("multi30k.py", "bahdanau,en_fr")]
 CASES += [("synthetic.py", a) for a in ("reverse", "copy,rnn", "addition,transformer")]
 CASES += [("smoke.py", s) for s in ("cmudict_g2p", "multi30k", "tfds", "synthetic")]
@@ -189,7 +190,8 @@ def test_multi30k_transformer_wu_changes_the_recipe_not_the_shape():
     assert (wu.data.batch_size, base.data.batch_size) == (256, 64)
     assert {**base.train.to_dict(), "learning_rate": 3.5e-3, "warmup_steps": 2000,
             "keep_checkpoints": 5} == wu.train.to_dict()
-    for name, seed in (("transformer_wu_seed1", 1), ("transformer_wu_seed2", 2)):
+    for name, seed in (("transformer_wu_seed1", 1), ("transformer_wu_seed2", 2),
+                       ("transformer_wu_seed3", 3)):
         other = mod.get_config(name)
         assert (wu.seed, other.seed) == (0, seed)
         assert (other.model.to_dict(), other.train.to_dict()) == (wu.model.to_dict(),
