@@ -19,18 +19,18 @@ bahdanau_query_cell (plain Bahdanau with LSTM cells whose query also reads the t
 memory cell, [h; c], model.query_cell); transformer_wu, transformer_wu_seed1,
 transformer_wu_seed2 and transformer_wu_seed3 (seeds 0-3): the Transformer on Wu et al.
 2021's recipe for this shape (feed-forward width 256, dropout 0.3, peak learning rate
-5e-3 after 2,000 warmup steps, batches of up to 2 x 4,096 tokens, roughly 500 pairs, 8,000 updates), here
-with 256 pairs a batch at 3.5e-3 (the peak scaled by the square root of the batch
-ratio), pre-norm, 8,000 steps (about 70 epochs), the last five checkpoints kept for
---average 5 (a step takes about 2.5 s on one core of an Intel Xeon; on an AMD EPYC 5.4 s
-on one core beside another run, 2.3 s on both cores: 5 to 12 h a run); MODEL,PAIR picks
-the language pair and direction, PAIR one of en_de (default), de_en, en_fr, fr_en (e.g.
-configs/multi30k.py:transformer,de_en). Data: the official lowercased, tokenised files
-(`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw for raw text). BPE
-(sentencepiece, one joint 8k vocabulary) is trained on the train split and stored in the
-workdir. Scores: BLEU on lowercased tokenised text against the official lc.norm.tok
-references (`tok_bleu`, how published Multi30k numbers are computed) and sacreBLEU BLEU
-/ chrF with signatures.
+5e-3 after 2,000 warmup steps, batches of up to 2 x 4,096 tokens, roughly 500 pairs,
+8,000 updates), here with 256 pairs a batch at 3.5e-3 (the peak scaled by the square
+root of the batch ratio), pre-norm, 8,000 steps (about 70 epochs), the last five
+checkpoints kept for --average 5 (a step takes about 2.5 s on one core of an Intel Xeon;
+on an AMD EPYC 5.4 s on one core beside another run, 2.3 s on both cores: 5 to 12 h a
+run); MODEL,PAIR picks the language pair and direction, PAIR one of en_de (default),
+de_en, en_fr, fr_en (e.g. configs/multi30k.py:transformer,de_en). Data: the official
+lowercased, tokenised files (`multi30k/PAIR_tok`; --config.data.name=multi30k/PAIR_raw
+for raw text). BPE (sentencepiece, one joint 8k vocabulary) is trained on the train
+split and stored in the workdir. Scores: BLEU on lowercased tokenised text against the
+official lc.norm.tok references (`tok_bleu`, how published Multi30k numbers are
+computed) and sacreBLEU BLEU / chrF with signatures.
 
 The sizes are for a 2-core CPU: LSTMs with a 256-unit decoder (bidirectional 2 x 256
 encoder), the Transformer in the "tiny" shape of Wu et al. 2021 (4 + 4 layers,
