@@ -46,9 +46,9 @@ steps over several sessions (62 min for its last 1,700 on both cores of an AMD E
 cores): 40.18 at --alpha 1.5; the two seeds as an ensemble 41.30 (--ensemble, --alpha
 1.5); transformer_wu_seed2 (seed 2), 8,000 steps over three sessions (123 min for its
 last 3,450 on both AMD cores): 37.95 at --alpha 1.5 (best checkpoint, step 5,000); the
-three seeds as an ensemble 40.92 (chosen on validation, 42.23 against the two's 41.77,
-and against 34.57-42.22 for the three averaged, at --alpha 1.0, 1.25 or 1.75 or with
-seed 2's step 8,000);
+three seeds as an ensemble 40.92 (chosen on validation, 42.23 against the two's 41.77
+and 34.57-42.22 for six variants of the three: members averaged over 3 or 5
+checkpoints, --alpha 1.0, 1.25 or 1.75, seed 2's step 8,000);
 transformer_wu_seed3 (seed 3), a fourth member, in training;
 de_en: luong 1 h 36 min (38.08),
 bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 min
