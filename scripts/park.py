@@ -1,6 +1,6 @@
 """Park a training run in a folder that outlives its machine, and resume it elsewhere.
 
-    python scripts/park.py park WORKDIR FOLDER     # newest checkpoint + side files
+    python scripts/park.py park WORKDIR FOLDER     # newest and best checkpoints + side files
     python scripts/park.py unpark FOLDER WORKDIR   # then: seq2seq-jax train ... --workdir WORKDIR
 
 See ``seq2seq_jax/park.py``.
@@ -18,7 +18,8 @@ from seq2seq_jax.park import park, unpark
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("park", help="copy WORKDIR's newest checkpoint and side files to FOLDER")
+    a = sub.add_parser("park", help="copy WORKDIR's newest and best checkpoints and side "
+                       "files to FOLDER")
     a.add_argument("workdir")
     a.add_argument("folder")
     b = sub.add_parser("unpark", help="copy the parked FOLDER to the new WORKDIR")
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "park":
             record = park(args.workdir, args.folder)
-            print(f"parked {args.workdir} at step {record['step']} in {args.folder}")
+            print(f"parked {args.workdir} at step {record['step']} (best checkpoint: step "
+                  f"{record['best_step']}) in {args.folder}")
         else:
             record = unpark(args.folder, args.workdir)
             print(f"unparked {args.folder} (step {record['step']}) to {args.workdir}; resume "

@@ -7,17 +7,21 @@ kept elsewhere (under version control, on a shared disk)::
     PARKED/
         checkpoints/<step>/   the newest complete checkpoint: parameters and
                               optimizer state, the data position is the step
+        best/<step>/          the best checkpoint by the dev metric so far, with
+                              its score (what eval, export and ensembles read)
         config.json, tokenizers.json, sentencepiece/, hardware.txt
         metrics.jsonl         the whole training log; rows past <step> stay, as
                               after an interruption (the resume logs those steps
                               again and the results count the lost work)
         PARKED.json           where it came from, the step, when
 
-Older checkpoints, ``best/`` and the TensorBoard files stay behind: a resume
-does not read them (the first evaluation after it writes ``best/`` again), and
-they would triple the size. ``unpark`` copies a parked folder to a new workdir;
-``seq2seq-jax train`` with the run's config and that workdir goes on from the
-parked step, as a run interrupted there would.
+Older checkpoints and the TensorBoard files stay behind: a resume does not read
+them. ``best/`` travels because a resume replaces it only when a later
+evaluation beats the score the checkpoints record; without it, a run whose best
+evaluation came before the park would end with no best checkpoint at all.
+``unpark`` copies a parked folder to a new workdir; ``seq2seq-jax train`` with
+the run's config and that workdir goes on from the parked step, as a run
+interrupted there would.
 
 A park replaces the previous one of the same folder whole: it is written
 beside it and renamed into place, so an interrupted park leaves the previous
@@ -55,10 +59,11 @@ def _whole_lines(text: str) -> str:
 
 
 def park(workdir: str | Path, dest: str | Path) -> dict[str, Any]:
-    """Copy ``workdir``'s newest complete checkpoint and side files to ``dest``.
+    """Copy ``workdir``'s newest complete checkpoint, its best one and side files to ``dest``.
 
     Returns:
-      What ``PARKED.json`` records: ``workdir``, ``step``, ``time``.
+      What ``PARKED.json`` records: ``workdir``, ``step``, ``time`` and
+      ``best_step`` (None before the first evaluation).
 
     Raises:
       ConfigError: ``workdir`` holds no complete checkpoint, is itself parked,
@@ -80,6 +85,10 @@ def park(workdir: str | Path, dest: str | Path) -> dict[str, Any]:
         shutil.rmtree(tmp)  # a park that was interrupted
     tmp.mkdir(parents=True)
     shutil.copytree(src / checkpoint.LATEST / str(step), tmp / checkpoint.LATEST / str(step))
+    best = checkpoint.complete_steps(src, checkpoint.BEST)
+    if best:
+        shutil.copytree(src / checkpoint.BEST / str(best[-1]),
+                        tmp / checkpoint.BEST / str(best[-1]))
     for name in SIDE_FILES:
         if (src / name).is_file():
             shutil.copy2(src / name, tmp / name)
@@ -89,6 +98,7 @@ def park(workdir: str | Path, dest: str | Path) -> dict[str, Any]:
     if (src / METRICS_FILE).is_file():
         (tmp / METRICS_FILE).write_text(_whole_lines((src / METRICS_FILE).read_text()))
     record = {"workdir": str(src), "step": step,
+              "best_step": best[-1] if best else None,
               "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     (tmp / MARK).write_text(json.dumps(record, indent=2) + "\n")
     old = dest.with_name(f".{dest.name}.replaced")

@@ -10,6 +10,7 @@ from scripts_loader import load_script
 from test_train import _final_params, _read_metrics, tiny_config
 
 from seq2seq_jax import checkpoint, pipeline, train
+from seq2seq_jax import workdir as workdir_lib
 from seq2seq_jax.model_config import ConfigError
 from seq2seq_jax.park import MARK, SIDE_DIRS, SIDE_FILES, _whole_lines, park, unpark
 from seq2seq_jax.results_markdown import training_info
@@ -39,7 +40,11 @@ def test_a_parked_run_resumed_on_a_new_workdir_ends_bit_identical(tmp_path):
     kept = tmp_path / "kept" / "run"
     assert record["step"] == 6 and json.loads((kept / MARK).read_text())["step"] == 6
     assert checkpoint.complete_steps(kept) == [6]
-    assert not (kept / checkpoint.BEST).exists() and not (kept / "tensorboard").exists()
+    best_step = checkpoint.complete_steps(run, checkpoint.BEST)[-1]
+    assert record["best_step"] == best_step <= 6
+    assert checkpoint.complete_steps(kept, checkpoint.BEST) == [best_step]
+    best_before = workdir_lib.load(run, checkpoint.BEST)
+    assert not (kept / "tensorboard").exists()
     assert _read_metrics(kept) == _read_metrics(run)  # the whole log, lost steps too
     assert sorted(p.name for p in kept.parent.iterdir()) == ["run"]  # no temporary left
     shutil.rmtree(tmp_path / "machine_a")  # the machine is gone
@@ -48,6 +53,10 @@ def test_a_parked_run_resumed_on_a_new_workdir_ends_bit_identical(tmp_path):
     assert unpark(kept, moved)["step"] == 6
     assert "unparked from" in (moved / "hardware.txt").read_text()
     assert not (moved / MARK).exists()
+    carried = workdir_lib.load(moved, checkpoint.BEST)  # eval reads it before any resume
+    assert carried.step == best_step
+    assert (train.final_params_digest(carried.params)
+            == train.final_params_digest(best_before.params))
     train.train_and_evaluate(c, moved)
     a, step_a = _final_params(straight)
     b, step_b = _final_params(moved)
@@ -58,6 +67,12 @@ def test_a_parked_run_resumed_on_a_new_workdir_ends_bit_identical(tmp_path):
     # steps 4 and 7-8 ran twice (after each interruption), as a run resumed in place logs them
     assert _train_steps(moved) == [1, 2, 3, 4, 4, 5, 6, 7, 8, 7, 8, 9, 10, 11, 12]
     assert training_info(moved).restarts == 2 and training_info(moved).steps == 12
+    # the best checkpoint ends where the uninterrupted run's does
+    best_a, best_b = workdir_lib.load(straight, checkpoint.BEST), workdir_lib.load(moved,
+                                                                                checkpoint.BEST)
+    assert best_a.step == best_b.step
+    assert (train.final_params_digest(best_a.params)
+            == train.final_params_digest(best_b.params))
 
 
 def test_park_and_unpark_refuse_what_would_lose_or_mix_files(tmp_path):
