@@ -49,7 +49,7 @@ last 3,450 on both AMD cores): 37.95 at --alpha 1.5 (best checkpoint, step 5,000
 three seeds as an ensemble 40.92 (chosen on validation, 42.23 against the two's 41.77
 and 34.57-42.22 for six variants of the three: members averaged over 3 or 5
 checkpoints, --alpha 1.0, 1.25 or 1.75, seed 2's step 8,000);
-transformer_wu_seed3 (seed 3), a candidate fourth member, parked at step 2,150
+transformer_wu_seed3 (seed 3), a candidate fourth member, parked at step 6,050
 (models/parked/multi30k/);
 de_en: luong 1 h 36 min (38.08),
 bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 min
