@@ -13,7 +13,7 @@ kept elsewhere (under version control, on a shared disk)::
         metrics.jsonl         the whole training log; rows past <step> stay, as
                               after an interruption (the resume logs those steps
                               again and the results count the lost work)
-        PARKED.json           where it came from, the step, when
+        PARKED.json           where it came from, the step, the best step, when
 
 Older checkpoints and the TensorBoard files stay behind: a resume does not read
 them. ``best/`` travels because a resume replaces it only when a later
