@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import shlex
 import sys
 from pathlib import Path
 
-from seq2seq_jax import experiments, keep, results
+from seq2seq_jax import commands, experiments, keep, results
+from seq2seq_jax.model_config import ConfigError
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -54,9 +54,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="also fill this file's BEGIN/END section of each experiment "
                         "('' for none)")
     args = p.parse_args(argv)
-    if args.alpha is not None and not math.isfinite(args.alpha):
-        p.error(f"--alpha {args.alpha}: the length-penalty exponent must be a finite "
-                "number (0 ranks beams by log-probability alone)")
+    try:  # the same checks, and words, as seq2seq-jax eval's
+        commands.check_options(beam=args.beam, limit=args.limit, average=args.average,
+                               alpha=args.alpha)
+    except ConfigError as err:
+        p.error(str(err))
     if args.from_kept and not Path(args.from_kept).is_dir():
         p.error(f"--from-kept {args.from_kept}: no such folder; name the folder that "
                 "--keep-decodes filled (e.g. docs/results/decodes)")

@@ -22,7 +22,7 @@ def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, An
     return train_and_evaluate(config, directory)
 
 
-def _check_options(beam: int | None = None, temperature: float | None = None,
+def check_options(beam: int | None = None, temperature: float | None = None,
                    limit: int = 0, average: int = 0, alpha: float | None = None) -> None:
     """Reject what would otherwise decode silently wrong (before loading anything)."""
     if beam is not None and beam < 1:
@@ -95,7 +95,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     several models can share one folder; use it for an exported model kept under
     version control. ``alpha``
     replaces the config's beam-search length-penalty exponent (``decode.alpha``)."""
-    _check_options(beam=beam, limit=limit, average=average, alpha=alpha)
+    check_options(beam=beam, limit=limit, average=average, alpha=alpha)
     _check_out(out)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
@@ -149,7 +149,7 @@ def run_predict(directory: str, lines: Sequence[str], out: TextIO, beam: int | N
                 average: int = 0, ensemble: Sequence[str] = (),
                 alpha: float | None = None) -> None:
     """Decode each input line, write one output line each, optionally plot attention."""
-    _check_options(beam=beam, temperature=temperature, average=average, alpha=alpha)
+    check_options(beam=beam, temperature=temperature, average=average, alpha=alpha)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
     _apply_decode_options(config, beam, sample, temperature, alpha)

@@ -308,6 +308,12 @@ def test_script_runs_an_experiment_without_workdirs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         script.main(["synthetic_reverse", "--alpha", "nan"])
     assert "--alpha nan: the length-penalty exponent must be a finite" in capsys.readouterr().err
+    for option, value, words in [("--beam", "0", "the beam size must be >= 1"),
+                                 ("--limit", "-1", "must be >= 0"),
+                                 ("--average", "-2", "must be >= 0")]:
+        with pytest.raises(SystemExit):  # rejected before any workdir is read
+            script.main(["synthetic_reverse", option, value])
+        assert f"{option} {value}: {words}" in capsys.readouterr().err
 
 
 def test_attention_plots_escape_dollar_signs(tmp_path):
