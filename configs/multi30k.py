@@ -48,9 +48,11 @@ cores): 40.18 at --alpha 1.5; the two seeds as an ensemble 41.30 (--ensemble, --
 last 3,450 on both AMD cores): 37.95 at --alpha 1.5 (best checkpoint, step 5,000); the
 three seeds as an ensemble 40.92 (chosen on validation, 42.23 against the two's 41.77
 and 34.57-42.22 for six variants of the three: members averaged over 3 or 5
-checkpoints, --alpha 1.0, 1.25 or 1.75, seed 2's step 8,000);
-transformer_wu_seed3 (seed 3), a candidate fourth member, parked at step 6,050
-(models/parked/multi30k/);
+checkpoints, --alpha 1.0, 1.25 or 1.75, seed 2's step 8,000); transformer_wu_seed3
+(seed 3), 8,000 steps over three sessions (51 min for its last 1,950 on both cores of an
+Intel Xeon): 40.38 at --alpha 1.5 (best checkpoint, step 8,000); the four seeds as an
+ensemble 41.86 (chosen on validation, 42.59 against 42.57 with seed 3's step 6,000, which
+scored 40.22, and the three's 42.23);
 de_en: luong 1 h 36 min (38.08),
 bahdanau 2 h 31 min (25.67), rnn 1 h 53 min (9.37), bahdanau_query_input 1 h 05 min
 (39.89), transformer 2 h 13 min (39.18; 39.67 with --average 3); en_fr: luong 1 h
