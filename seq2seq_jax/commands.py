@@ -23,7 +23,7 @@ def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, An
 
 
 def check_options(beam: int | None = None, temperature: float | None = None,
-                   limit: int = 0, average: int = 0, alpha: float | None = None) -> None:
+                  limit: int = 0, average: int = 0, alpha: float | None = None) -> None:
     """Reject what would otherwise decode silently wrong (before loading anything)."""
     if beam is not None and beam < 1:
         raise ConfigError(f"--beam {beam}: the beam size must be >= 1 (1 = greedy)")

@@ -68,8 +68,8 @@ def test_a_parked_run_resumed_on_a_new_workdir_ends_bit_identical(tmp_path):
     assert _train_steps(moved) == [1, 2, 3, 4, 4, 5, 6, 7, 8, 7, 8, 9, 10, 11, 12]
     assert training_info(moved).restarts == 2 and training_info(moved).steps == 12
     # the best checkpoint ends where the uninterrupted run's does
-    best_a, best_b = workdir_lib.load(straight, checkpoint.BEST), workdir_lib.load(moved,
-                                                                                checkpoint.BEST)
+    best_a = workdir_lib.load(straight, checkpoint.BEST)
+    best_b = workdir_lib.load(moved, checkpoint.BEST)
     assert best_a.step == best_b.step
     assert (train.final_params_digest(best_a.params)
             == train.final_params_digest(best_b.params))
