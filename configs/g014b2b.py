@@ -68,7 +68,11 @@ MODELS["bahdanau_enc2_long"] = MODELS["bahdanau_enc2"]
 MODELS["bahdanau_query_input_enc2"] = {**MODELS["bahdanau_query_input"], "enc_layers": 2}
 SEEDS.update(bahdanau_long=4, bahdanau_query_input_long=4, bahdanau_enc2_long=5,
              bahdanau_query_input_enc2=6)
-STEPS = {"bahdanau_enc2": 15_000, "bahdanau_long": 20_000, "bahdanau_query_input_long": 20_000,
+# The Transformer recipe for long runs (issue: single models): same shape, more
+# regularisation, an inverse-square-root schedule that does not depend on num_steps (so a
+# run can be extended), and six times the steps.
+MODELS["transformer_long"] = {**MODELS["transformer"], "dropout": 0.2, "attn_dropout": 0.1}
+STEPS = {"transformer_long": 60_000, "bahdanau_enc2": 15_000, "bahdanau_long": 20_000, "bahdanau_query_input_long": 20_000,
          "bahdanau_enc2_long": 20_000, "bahdanau_query_input_enc2": 15_000}
 
 
@@ -81,5 +85,7 @@ def get_config(arg: str = "bahdanau"):
     c.train.update(num_steps=STEPS.get(arg, 10_000), eval_every=1000, checkpoint_every=500,
                    eval_max_examples=1000, warmup_steps=400,
                    learning_rate=1e-3 if arg == "transformer" else 3e-3)
+    if arg == "transformer_long":
+        c.train.update(schedule="rsqrt", warmup_steps=4000, eval_every=2000)
     c.seed = SEEDS.get(arg, c.seed)
     return c
