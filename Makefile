@@ -25,7 +25,7 @@ run: setup
 		--attention-plot $(RUN)/attention.png
 
 lint: setup
-	$(BIN)/ruff check seq2seq_jax tests scripts configs
+	$(BIN)/ruff check seq2seq_jax tests scripts
 	$(BIN)/mypy
 
 test: setup lint

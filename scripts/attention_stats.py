@@ -20,8 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from seq2seq_jax import checkpoint, evaluate, pipeline
-from seq2seq_jax import workdir as workdir_lib
+from seq2seq_jax.data import pipeline
+from seq2seq_jax.evaluation import evaluate
+from seq2seq_jax.training import checkpoint
+from seq2seq_jax.training import workdir as workdir_lib
 
 
 def sharpness(rows: Sequence[np.ndarray]) -> dict[str, float]:

@@ -3,10 +3,10 @@
     python scripts/bench_decode.py --quick
     python scripts/bench_decode.py --out bench_out/decode.json
 
-See ``seq2seq_jax/bench_decode.py`` for the method.
+See ``seq2seq_jax/bench/decoding.py`` for the method.
 """
 
-from seq2seq_jax.bench_decode import main
+from seq2seq_jax.bench.decoding import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

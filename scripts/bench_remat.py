@@ -3,10 +3,10 @@
     python scripts/bench_remat.py            # the sizes in BENCHMARKS.md
     python scripts/bench_remat.py --quick    # tiny sizes, a smoke check
 
-See ``seq2seq_jax/bench_remat.py`` and BENCHMARKS.md.
+See ``seq2seq_jax/bench/remat.py`` and BENCHMARKS.md.
 """
 
-from seq2seq_jax.bench_remat import main
+from seq2seq_jax.bench.remat import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

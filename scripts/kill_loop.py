@@ -118,7 +118,7 @@ def train_command(config: str, workdir: Path, data_dir: Path,
 
 
 def _anchor_reached(plan: KillPlan, log: str, workdir: Path, eval_every: int) -> bool:
-    from seq2seq_jax import checkpoint
+    from seq2seq_jax.training import checkpoint
 
     if plan.anchor == "start":
         return True
@@ -142,7 +142,7 @@ def classify(workdir: Path, log: str, tmp_before: set[Path], eval_every: int,
     "eval + checkpoint write" when a save was still being written in the
     background while the model was evaluated.
     """
-    from seq2seq_jax import checkpoint
+    from seq2seq_jax.training import checkpoint
 
     lines = list(STEP_LINE.finditer(log))
     if "\nsummary\n" in log:
@@ -167,7 +167,7 @@ def run_once(cmd: Sequence[str], env: dict[str, str], log_path: Path, workdir: P
     Returns:
       ``(exit status or None if killed, the kill or None, the run's log)``.
     """
-    from seq2seq_jax import checkpoint
+    from seq2seq_jax.training import checkpoint
 
     tmp_before = set(checkpoint.saves_in_progress(workdir))
     with open(log_path, "w") as log_file:
@@ -192,7 +192,7 @@ def run_once(cmd: Sequence[str], env: dict[str, str], log_path: Path, workdir: P
 
 def run_reference(cmd: Sequence[str], env: dict[str, str], workdir: Path) -> Reference:
     """The uninterrupted run: its final digest and how long its phases took."""
-    from seq2seq_jax import workdir as workdir_lib
+    from seq2seq_jax.training import workdir as workdir_lib
 
     log_path = workdir.with_suffix(".log")
     start = time.monotonic()
@@ -223,7 +223,7 @@ def run_trial(cmd: Sequence[str], env: dict[str, str], workdir: Path,
     ``eval_every`` and ``num_steps`` are the config's, for the "eval" anchor, the
     phase of each kill and the final step.
     """
-    from seq2seq_jax import workdir as workdir_lib
+    from seq2seq_jax.training import workdir as workdir_lib
 
     trial = Trial(workdir)
     expected: int | None = None

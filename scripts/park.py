@@ -3,7 +3,7 @@
     python scripts/park.py park WORKDIR FOLDER     # newest and best checkpoints + side files
     python scripts/park.py unpark FOLDER WORKDIR   # then: seq2seq-jax train ... --workdir WORKDIR
 
-See ``seq2seq_jax/park.py``.
+See ``seq2seq_jax/lab/park.py``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from seq2seq_jax.model_config import ConfigError
-from seq2seq_jax.park import park, unpark
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.lab.park import park, unpark
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@
     python scripts/results.py multi30k_en_fr --beam 5 --keep-decodes docs/results/decodes
     python scripts/results.py multi30k --beam 5 --models luong_long --from-kept docs/results/decodes
 
-EXPERIMENT: g2p, g014b2b, multi30k, synthetic_reverse or all. See seq2seq_jax/results.py
+EXPERIMENT: g2p, g014b2b, multi30k, synthetic_reverse or all. See seq2seq_jax/lab/results.py
 for what is read and written.
 """
 
@@ -17,13 +17,20 @@ import shlex
 import sys
 from pathlib import Path
 
-from seq2seq_jax import commands, experiments, keep, results
-from seq2seq_jax.model_config import ConfigError
+from seq2seq_jax.cli import commands
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.lab import experiments, keep, results
+
+# This checkout's data: ../shared/data beside the repository.
+DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=[*experiments.EXPERIMENTS, "all"])
+    p.add_argument("experiment", choices=[*experiments.NAMES, "all"])
+    p.add_argument("--data-root", default=str(DATA_ROOT),
+                   help="holds each experiment's data folder (cmudict_g014b2b/, multi30k/), "
+                        "used when a workdir's data.manual_dir is empty or missing")
     p.add_argument("--train", action="store_true", help="train or resume each model first")
     p.add_argument("--runs", default="runs", help="holds <experiment>/<model>/ workdirs")
     p.add_argument("--out", default="docs/results", help="markdown fragments and PNGs")
@@ -45,7 +52,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--keep-decodes", default="", metavar="DIR",
                    help="also copy each scored row's decoded records, summary, training log, "
                         "config and hardware to DIR/<experiment>/<model>/ (the tables' "
-                        "evidence, kept when the workdirs are gone; see seq2seq_jax/keep.py)")
+                        "evidence, kept when the workdirs are gone; see seq2seq_jax/lab/keep.py)")
     p.add_argument("--from-kept", default="", metavar="DIR",
                    help="read the row of a model whose workdir has no checkpoint from DIR "
                         "(what --keep-decodes wrote), when DIR holds that decode: "
@@ -73,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow_datasets as tfds
 
     tfds.disable_progress_bar()
-    names = list(experiments.EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    names = list(experiments.NAMES) if args.experiment == "all" else [args.experiment]
     models = [m for m in args.models.split(",") if m]
     for name in names:
-        rest = [a for a in argv if a not in ("all", *experiments.EXPERIMENTS)]
+        rest = [a for a in argv if a not in ("all", *experiments.NAMES)]
         command = shlex.join(["python", "scripts/results.py", name, *rest])
         rows = results.run_experiment(
-            experiments.EXPERIMENTS[name], args.runs, args.out, train=args.train, beam=args.beam,
+            experiments.with_data_root(experiments.all_experiments()[name], args.data_root),
+            args.runs, args.out, train=args.train, beam=args.beam,
             models=models, limit=args.limit, redecode=args.redecode, command=command,
             into=args.into or None, average=args.average,
             ensembles=[[m for m in e.split(",") if m] for e in args.ensemble],

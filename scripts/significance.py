@@ -9,7 +9,7 @@ Reads ``runs/<experiment>/<model>/analysis/<split>_<decode>.jsonl`` as
 ``scripts/results.py`` wrote it (an ensemble "a+b" from a's workdir), so run that first.
 Translation: sacreBLEU's paired bootstrap (or approximate randomisation) on the BLEU of
 the table; G2P: WER with exact intervals and McNemar's exact test. See
-seq2seq_jax/significance.py.
+seq2seq_jax/lab/significance.py.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import argparse
 import shlex
 import sys
 
-from seq2seq_jax import experiments, pipeline, significance
+from seq2seq_jax.data import pipeline
 from seq2seq_jax.files import write_atomic
-from seq2seq_jax.records import is_tokenized
+from seq2seq_jax.lab import experiments, significance
+from seq2seq_jax.lab.records import is_tokenized
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment", choices=[e for e in experiments.EXPERIMENTS
+    p.add_argument("experiment", choices=[e for e in experiments.NAMES
                                           if not e.startswith("synthetic")])
     p.add_argument("--baseline", required=True, help="model or ensemble (a+b) compared against")
     p.add_argument("--systems", default="", help="comma-separated models or ensembles "
@@ -47,7 +48,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    exp = experiments.EXPERIMENTS[args.experiment]
+    exp = experiments.all_experiments()[args.experiment]
     # each system once, the baseline first (listing it again would only repeat its row)
     names = list(dict.fromkeys([args.baseline, *[s for s in args.systems.split(",") if s]]))
     for name in names:

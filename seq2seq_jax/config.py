@@ -5,7 +5,7 @@ Bahdanau attention); every file in ``configs/`` starts from it and overrides
 what its experiment changes. ``validate`` runs before anything is compiled and
 raises ``ConfigError`` naming the option and the valid choices.
 
-Batch sizes and devices (``seq2seq_jax.parallel``):
+Batch sizes and devices (``seq2seq_jax.training.parallel``):
 
 * ``data.batch_size`` is the GLOBAL batch of one step, summed over every
   device and host. Training uses every visible device; the devices on the
@@ -29,13 +29,16 @@ Batch sizes and devices (``seq2seq_jax.parallel``):
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import ml_collections
 
 from seq2seq_jax import models
-from seq2seq_jax.model_config import ConfigError
+from seq2seq_jax.errors import ConfigError
 
 TOKENIZERS = ("char", "symbol", "sentencepiece")
 SPM_TYPES = ("bpe", "unigram")
@@ -47,6 +50,44 @@ METRICS = {"wer": "min", "per": "min", "bleu": "max", "tok_bleu": "max", "chrf":
 # The beam-search length-penalty exponent unless a config or --alpha sets another;
 # decodes with another one are stored and tabled under names that say so.
 DEFAULT_ALPHA = 0.6
+
+
+# The experiment configs shipped with the package, named as ``--config NAME[:ARG]``.
+CONFIGS_DIR = Path(__file__).with_name("configs")
+
+
+def config_names() -> list[str]:
+    """The names of the shipped configs (``g014b2b``, ``g2p_luong``, ...)."""
+    return sorted(p.stem for p in CONFIGS_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def resolve_config(spec: str) -> tuple[Path, str | None]:
+    """``NAME[:ARG]`` (a shipped config) or ``FILE.py[:ARG]`` -> (the file, ARG or None).
+
+    Raises:
+      ConfigError: ``NAME`` is not a shipped config; the message lists them.
+    """
+    base, sep, arg = spec.partition(":")
+    if base.endswith(".py") or "/" in base:
+        path = Path(base).expanduser()
+    else:
+        path = CONFIGS_DIR / f"{base}.py"
+        if base.startswith("_") or not path.is_file():
+            raise ConfigError(f"--config {spec}: there is no config named {base!r}; choose one "
+                              f"of {config_names()}, or give a file as FILE.py[:ARG]")
+    return path, (arg if sep else None)
+
+
+def load_config_module(spec: str) -> ModuleType:
+    """The config file that ``spec`` (``NAME`` or ``FILE.py``; an ``:ARG`` is ignored) names,
+    executed as a module. Raises ``FileNotFoundError`` naming a missing file."""
+    path, _ = resolve_config(spec)
+    module_spec = importlib.util.spec_from_file_location(f"seq2seq_jax_config_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None or not path.is_file():
+        raise FileNotFoundError(f"cannot load the config file {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def task_metrics(data_name: str) -> tuple[str, ...]:

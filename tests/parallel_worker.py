@@ -33,8 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import checkpoint, evaluate, models, parallel, train
 from seq2seq_jax import config as config_lib
+from seq2seq_jax import models
+from seq2seq_jax.evaluation import evaluate
+from seq2seq_jax.training import checkpoint, parallel, train
 
 XLA_FLAGS = "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
 STEPS = 20
@@ -195,7 +197,7 @@ def part(family: str, tmp: Path) -> Result:
         sys.path.insert(0, str(Path(__file__).parent))
         from test_train import tiny_config
 
-        from seq2seq_jax import workdir as workdir_lib
+        from seq2seq_jax.training import workdir as workdir_lib
 
         config = tiny_config(num_steps=4, log_every=2, eval_every=4, checkpoint_every=2)
         summary = train.train_and_evaluate(config, tmp / "workdir")

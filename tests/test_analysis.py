@@ -12,9 +12,14 @@ from types import SimpleNamespace
 import jax
 import pytest
 
-from seq2seq_jax import analysis, bench, bench_decode, commands, evaluate, host, metrics
 from seq2seq_jax import config as config_lib
-from seq2seq_jax.analysis import Record
+from seq2seq_jax.bench import decoding as bench_decode
+from seq2seq_jax.bench import harness as bench
+from seq2seq_jax.cli import commands
+from seq2seq_jax.evaluation import evaluate, metrics
+from seq2seq_jax.lab import analysis
+from seq2seq_jax.lab.analysis import Record
+from seq2seq_jax.training import host
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.py"
@@ -257,8 +262,8 @@ def test_analyze_reuses_stored_records_until_asked(synthetic_wd, monkeypatch):
 
 
 def test_analyze_with_averaged_checkpoints_is_its_own_decode(synthetic_wd):
-    from seq2seq_jax import checkpoint
-    from seq2seq_jax.model_config import ConfigError
+    from seq2seq_jax.errors import ConfigError
+    from seq2seq_jax.training import checkpoint
 
     steps = checkpoint.complete_steps(synthetic_wd)
     plain = analysis.analyze(synthetic_wd, edges=(4, 8), options=LONGER)
@@ -288,8 +293,9 @@ def test_analyze_an_ensemble_of_a_workdir_and_its_twin_decodes_as_the_workdir(
 
 
 def test_analyze_an_averaged_export_alone_and_in_an_ensemble(synthetic_wd, tmp_path):
-    from seq2seq_jax import checkpoint, results_markdown
-    from seq2seq_jax.export import export
+    from seq2seq_jax.lab import markdown as results_markdown
+    from seq2seq_jax.training import checkpoint
+    from seq2seq_jax.training.export import export
 
     steps = checkpoint.complete_steps(synthetic_wd)
     out = tmp_path / "exported"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from seq2seq_jax import attention
+from seq2seq_jax.models import attention
 
 S, Q, K, A = 6, 5, 5, 4
 KINDS = attention.KINDS

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from test_train import tiny_config
 
-from seq2seq_jax import checkpoint, cli, train
+from seq2seq_jax import cli
+from seq2seq_jax.training import checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs" / "smoke.py")

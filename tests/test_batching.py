@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID
 from seq2seq_jax.data import batching
 from seq2seq_jax.data.batching import (
     BatchConfig,
@@ -22,7 +23,6 @@ from seq2seq_jax.data.batching import (
     make_batch,
 )
 from seq2seq_jax.data.tokenizers import CharTokenizer, SymbolTokenizer, UnknownCounter
-from seq2seq_jax.model_config import BOS_ID, EOS_ID, PAD_ID
 
 CFG = BatchConfig(batch_size=8, max_src_len=30, max_tgt_len=25, window_batches=4)
 

@@ -9,8 +9,9 @@ import json
 import jax
 import pytest
 
-from seq2seq_jax import bench, bench_report
-from seq2seq_jax import bench_variants as bv
+from seq2seq_jax.bench import harness as bench
+from seq2seq_jax.bench import report as bench_report
+from seq2seq_jax.bench import variants as bv
 
 TINY = ["--batches", "2", "--d-in", "8", "--hidden", "16", "--heads", "2", "--peak-n", "64"]
 

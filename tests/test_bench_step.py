@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seq2seq_jax import bench_step, cli
+from seq2seq_jax import cli
+from seq2seq_jax.bench import step as bench_step
 
 TINY = '''
 from seq2seq_jax.config import default_config, model_section

@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from seq2seq_jax import checkpoint
+from seq2seq_jax.training import checkpoint
 
 
 class State(NamedTuple):
@@ -167,7 +167,7 @@ def test_damaged_latest_is_moved_aside_and_the_previous_restored(tmp_path, caplo
     _damage(bad_dir, target, how)
     damaged = _tree_bytes(bad_dir)
     ckpt = checkpoint.Checkpointer(tmp_path, keep=3)
-    with caplog.at_level("WARNING", logger="seq2seq_jax.checkpoint"):
+    with caplog.at_level("WARNING", logger="seq2seq_jax.training.checkpoint"):
         restored, meta, step = ckpt.restore_latest(make_state(0.0))
     assert step == 4 and meta == {"step": 4}
     assert_same_tree(restored, make_state(4.0))
@@ -229,7 +229,7 @@ def test_read_meta_and_restore_params_skip_a_damaged_step_read_only(tmp_path, ca
     _two_saves(tmp_path)
     bad_dir = tmp_path / checkpoint.LATEST / "8"
     _damage(bad_dir, "meta", how)
-    with caplog.at_level("WARNING", logger="seq2seq_jax.checkpoint"):
+    with caplog.at_level("WARNING", logger="seq2seq_jax.training.checkpoint"):
         assert checkpoint.read_meta(tmp_path, checkpoint.LATEST) == ({"step": 4}, 4)
         state, _, step = checkpoint.restore_params(tmp_path, make_state(0.0),
                                                    checkpoint.LATEST)

@@ -12,7 +12,8 @@ from pathlib import Path
 import ml_collections
 import pytest
 
-from seq2seq_jax import checkpoint, cli, train
+from seq2seq_jax import cli
+from seq2seq_jax.training import checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -195,7 +196,7 @@ def test_eval_average_scores_the_mean_of_the_newest_checkpoints(trained, capsys)
     saved = json.loads((trained / "eval_test_avg1.json").read_text())
     assert saved == out and out["checkpoint"] == "checkpoints" and out["exported"] is False
     assert out["averaged_steps"] == [out["step"]] and out["examples"] == 8
-    from seq2seq_jax.export import export
+    from seq2seq_jax.training.export import export
     export(trained, trained.parent / "exported", average=1)
     assert cli.main(["eval", "--workdir", str(trained.parent / "exported"), "--limit", "8",
                      "--average", "1", "--out", str(trained.parent / "evals")]) == 0
@@ -289,6 +290,6 @@ def test_bench_subcommand_passes_every_option_through(monkeypatch):
         seen["argv"] = argv
         return 0
 
-    monkeypatch.setattr("seq2seq_jax.bench.bench_main", fake_bench_main)
+    monkeypatch.setattr("seq2seq_jax.bench.harness.bench_main", fake_bench_main)
     assert cli.main(["bench", "--quick", "--out", "somewhere"]) == 0
     assert seen["argv"] == ["--quick", "--out", "somewhere"]

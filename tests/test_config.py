@@ -7,7 +7,7 @@ import json
 import pytest
 
 from seq2seq_jax import config as config_lib
-from seq2seq_jax.model_config import ConfigError
+from seq2seq_jax.errors import ConfigError
 
 
 def _set(c, option: str, value) -> None:

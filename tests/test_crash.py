@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from test_train import tiny_config
 
-from seq2seq_jax import checkpoint, train
-from seq2seq_jax import workdir as workdir_lib
 from seq2seq_jax.data import batching
+from seq2seq_jax.training import checkpoint, train
+from seq2seq_jax.training import workdir as workdir_lib
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = f"{ROOT / 'configs' / 'smoke.py'}:synthetic"

@@ -11,9 +11,9 @@ from test_data_sources import _locked_elsewhere
 
 from seq2seq_jax.data import catalog
 from seq2seq_jax.data.catalog import choose_keys, load_catalog, text_features
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.preparing import PREPARE_LOCK
 from seq2seq_jax.data.sources import load_split
+from seq2seq_jax.errors import DataError
 
 TED = "ted_hrlr_translate/pt_to_en"
 

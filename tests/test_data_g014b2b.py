@@ -10,9 +10,9 @@ import pytest
 from tfds_local import prepare_local
 
 from seq2seq_jax.data.cmudict_g2p import split_of_word
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import read_all, read_split
 from seq2seq_jax.data.g014b2b import DEV_FRACTION, CmudictG014b2b
+from seq2seq_jax.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cmudict_g014b2b"
 needs_shared = pytest.mark.skipif(

@@ -9,9 +9,9 @@ import pytest
 import tensorflow_datasets as tfds
 from tfds_local import prepare_local
 
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import read_all, read_split
 from seq2seq_jax.data.multi30k import SPLIT_STEMS, Multi30k, file_name
+from seq2seq_jax.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "multi30k"
 needs_shared = pytest.mark.skipif(

@@ -13,11 +13,11 @@ import pytest
 import tensorflow_datasets as tfds
 
 from seq2seq_jax.data import preparing, sources
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import iter_pairs
 from seq2seq_jax.data.multi30k import SPLIT_STEMS, file_name
 from seq2seq_jax.data.sources import dataset_names, load_split, resolve_split
 from seq2seq_jax.data.synthetic import SyntheticSpec
+from seq2seq_jax.errors import DataError
 
 SPEC = SyntheticSpec(num_train=40, num_dev=10, num_test=10, train_max_len=5, test_max_len=9)
 

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.synthetic import SyntheticSpec, make_split
+from seq2seq_jax.errors import DataError
 
 SPEC = SyntheticSpec(num_train=300, num_dev=50, num_test=200, min_len=2, train_max_len=7,
                      test_max_len=120, seed=3)

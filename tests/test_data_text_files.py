@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.text_files import find_file, read_fields, read_parallel
+from seq2seq_jax.errors import DataError
 
 LAYOUT = "WORD<TAB>PHONEMES"
 

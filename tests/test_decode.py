@@ -15,10 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import beam, models, search
-from seq2seq_jax import decode as dec
-from seq2seq_jax.interface import Model
-from seq2seq_jax.model_config import BOS_ID, EOS_ID, PAD_ID
+from seq2seq_jax import models
+from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID
+from seq2seq_jax.decoding import beam, search
+from seq2seq_jax.decoding import decode as dec
+from seq2seq_jax.models.interface import Model
 
 NAMES = models.NAMES
 ATTN = ("bahdanau", "luong", "transformer")

@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import decode as dec
-from seq2seq_jax import ensemble, models
-from seq2seq_jax.model_config import BOS_ID
+from seq2seq_jax import models
+from seq2seq_jax.constants import BOS_ID
+from seq2seq_jax.decoding import decode as dec
+from seq2seq_jax.models import ensemble
 
 SV, TV, L = 9, 11, 7
 SRC = jnp.array([[3, 4, 5, 6, 0, 0], [7, 8, 0, 0, 0, 0], [2, 3, 4, 5, 6, 7]], jnp.int32)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from seq2seq_jax import config as config_lib
-from seq2seq_jax import evaluate, models
-from seq2seq_jax.data.errors import DataError
+from seq2seq_jax import models
+from seq2seq_jax.constants import BOS_ID, EOS_ID
 from seq2seq_jax.data.tokenizers import UNK_TEXT, CharTokenizer, SymbolTokenizer
-from seq2seq_jax.model_config import BOS_ID, EOS_ID
+from seq2seq_jax.errors import DataError
+from seq2seq_jax.evaluation import evaluate
 
 # ---------------------------------------------------------------- grouping and scoring
 
@@ -145,7 +146,7 @@ def test_predict_rejects_overlong_inputs_unless_truncating(tiny):
 
 
 def test_predict_warns_about_unknown_symbols(tiny, caplog):
-    with caplog.at_level(logging.WARNING, logger="seq2seq_jax.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="seq2seq_jax.evaluation.evaluate"):
         (p,) = _predict(tiny, ["abz"])
     assert "1 unknown input symbols" in caplog.text and "'z'" in caplog.text
     assert p.src_tokens == ["a", "b", "<unk>"]

@@ -8,10 +8,11 @@ import pytest
 from test_train import tiny_config
 from test_workdir import _shifted_checkpoints
 
-from seq2seq_jax import checkpoint, cli, train
-from seq2seq_jax import workdir as workdir_lib
-from seq2seq_jax.export import export
-from seq2seq_jax.lock import WorkdirError
+from seq2seq_jax import cli
+from seq2seq_jax.errors import WorkdirError
+from seq2seq_jax.training import checkpoint, train
+from seq2seq_jax.training import workdir as workdir_lib
+from seq2seq_jax.training.export import export
 
 
 def _same(a, b) -> None:

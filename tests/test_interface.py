@@ -7,8 +7,9 @@ import inspect
 import jax.numpy as jnp
 import pytest
 
-from seq2seq_jax import interface, models
-from seq2seq_jax.model_config import ConfigError
+from seq2seq_jax import models
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.models import interface
 
 FUNCTIONS = {"init": interface.InitFn, "apply": interface.ApplyFn,
              "encode": interface.EncodeFn, "init_cache": interface.InitCacheFn,

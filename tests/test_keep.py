@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq_jax import keep, significance
+from seq2seq_jax.lab import keep, significance
 
 
 def _workdir(root: Path, name: str = "luong", decode: str = "beam5") -> Path:

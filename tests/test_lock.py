@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq_jax import cli, lock
+from seq2seq_jax import cli
+from seq2seq_jax.training import lock
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs" / "smoke.py")
 
 HOLD = """
 import sys, time
-from seq2seq_jax.lock import WorkdirLock
+from seq2seq_jax.training.lock import WorkdirLock
 held = WorkdirLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(600)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import losses
+from seq2seq_jax.models import losses
 
 
 def test_cross_entropy_ignores_masked_positions():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from seq2seq_jax import lstm
+from seq2seq_jax.models import lstm
 
 H, D, S = 6, 5, 7
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import lstm, lstm_fused
+from seq2seq_jax.models import lstm, lstm_fused
 
 B, T, D, H = 3, 7, 5, 6
 LENGTHS = np.array([7, 4, 1])
@@ -104,7 +104,7 @@ def test_bad_impl_and_cell_are_refused(data):
 
 def test_model_option_gives_the_same_loss_and_gradients():
     from seq2seq_jax import models
-    from seq2seq_jax.model_config import ConfigError
+    from seq2seq_jax.errors import ConfigError
 
     spec = {"name": "bahdanau", "embed_dim": 8, "hidden": 12, "bidirectional": True,
             "enc_layers": 2}

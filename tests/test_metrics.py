@@ -10,7 +10,7 @@ import sacrebleu
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seq2seq_jax import metrics
+from seq2seq_jax.evaluation import metrics
 
 TOKENS = st.lists(st.sampled_from("abc"), max_size=8)
 

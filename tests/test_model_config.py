@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from seq2seq_jax.model_config import (
+from seq2seq_jax.models.model_config import (
     ATTENTION_IMPLS,
     ATTENTIONS,
     CELLS,

@@ -10,8 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-from seq2seq_jax import losses, models
-from seq2seq_jax.model_config import ConfigError, RNNConfig, TransformerConfig
+from seq2seq_jax import models
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.models import losses
+from seq2seq_jax.models.model_config import RNNConfig, TransformerConfig
 
 
 def test_names_map_to_families_and_back():

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import nn
+from seq2seq_jax.models import nn
 
 
 def test_dense_is_x_at_w_plus_b(rng):

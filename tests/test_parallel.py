@@ -22,10 +22,11 @@ import parallel_worker as worker
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from seq2seq_jax import checkpoint, models, parallel, pipeline, train
 from seq2seq_jax import config as config_lib
-from seq2seq_jax.data import batching
-from seq2seq_jax.model_config import ConfigError
+from seq2seq_jax import models
+from seq2seq_jax.data import batching, pipeline
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.training import checkpoint, parallel, train
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
 FAMILIES = ("luong", "transformer")
@@ -193,7 +194,7 @@ def test_training_loop_runs_on_eight_devices(results):
 
 
 def test_eval_loads_a_checkpoint_saved_on_eight_devices(results):
-    from seq2seq_jax import workdir as workdir_lib
+    from seq2seq_jax.training import workdir as workdir_lib
 
     trained = workdir_lib.load(results["luong"]["tmp"] / "workdir", checkpoint.LATEST)
     assert trained.step == 4

@@ -9,11 +9,12 @@ import pytest
 from scripts_loader import load_script
 from test_train import _final_params, _read_metrics, tiny_config
 
-from seq2seq_jax import checkpoint, pipeline, train
-from seq2seq_jax import workdir as workdir_lib
-from seq2seq_jax.model_config import ConfigError
-from seq2seq_jax.park import MARK, SIDE_DIRS, SIDE_FILES, _whole_lines, park, unpark
-from seq2seq_jax.results_markdown import training_info
+from seq2seq_jax.data import pipeline
+from seq2seq_jax.errors import ConfigError
+from seq2seq_jax.lab.markdown import training_info
+from seq2seq_jax.lab.park import MARK, SIDE_DIRS, SIDE_FILES, _whole_lines, park, unpark
+from seq2seq_jax.training import checkpoint, train
+from seq2seq_jax.training import workdir as workdir_lib
 
 SCRIPT = load_script("park")
 

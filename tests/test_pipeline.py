@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from seq2seq_jax import config as config_lib
-from seq2seq_jax import pipeline
-from seq2seq_jax.data import tokenizers
-from seq2seq_jax.model_config import UNK_ID
+from seq2seq_jax.constants import UNK_ID
+from seq2seq_jax.data import pipeline, tokenizers
 
 
 def small_config(name: str = "synthetic/reverse"):
@@ -109,7 +108,7 @@ def test_encode_maps_unknowns_and_warns_once(caplog):
     tgt = tokenizers.CharTokenizer.fit(["xy"])
     examples = [{"source": "abz", "target": "yx"}, {"source": "ba", "target": "xq"},
                 {"source": "zz", "target": "x"}]
-    with caplog.at_level(logging.WARNING, logger="seq2seq_jax.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="seq2seq_jax.data.pipeline"):
         pairs = pipeline.encode(examples, src, tgt)
     assert len(pairs) == 3
     np.testing.assert_array_equal(pairs.src[0], [4, 5, UNK_ID])
@@ -123,7 +122,7 @@ def test_encode_maps_unknowns_and_warns_once(caplog):
 
 def test_encode_is_silent_without_unknowns(caplog):
     tok = tokenizers.CharTokenizer.fit(["ab"])
-    with caplog.at_level(logging.WARNING, logger="seq2seq_jax.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="seq2seq_jax.data.pipeline"):
         pairs = pipeline.encode([{"source": "ab", "target": "ba"}], tok, tok)
     assert not caplog.records
     np.testing.assert_array_equal(pairs.tgt[0], [5, 4])

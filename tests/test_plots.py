@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seq2seq_jax import plots
+from seq2seq_jax.evaluation import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -21,10 +21,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_train import tiny_config
 
-from seq2seq_jax import commands, evaluate, train
-from seq2seq_jax import workdir as workdir_lib
+from seq2seq_jax.cli import commands
+from seq2seq_jax.constants import UNK_ID
 from seq2seq_jax.data import cmudict_g2p, g014b2b, text_files
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.tokenizers import (
     UNK_TEXT,
     CharTokenizer,
@@ -32,7 +31,10 @@ from seq2seq_jax.data.tokenizers import (
     UnknownCounter,
     from_dict,
 )
-from seq2seq_jax.model_config import UNK_ID
+from seq2seq_jax.errors import DataError
+from seq2seq_jax.evaluation import evaluate
+from seq2seq_jax.training import train
+from seq2seq_jax.training import workdir as workdir_lib
 
 # Any code point: control characters, format characters, lone surrogates.
 ANY_CHAR = st.characters(blacklist_categories=())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
 
-from seq2seq_jax import reporting
+from seq2seq_jax.training import reporting
 
 
 def step_metrics(tokens, nll_sum, correct, loss, grad_norm, param_norm, update_norm):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,9 +11,18 @@ import pytest
 from scripts_loader import load_script
 from test_analysis import LONGER, tiny_workdir
 
-from seq2seq_jax import analysis, experiments, keep, results, results_markdown, significance
 from seq2seq_jax import config as config_lib
-from seq2seq_jax.lock import WorkdirLock
+from seq2seq_jax.lab import (
+    analysis,
+    experiments,
+    keep,
+    results,
+    significance,
+)
+from seq2seq_jax.lab import (
+    markdown as results_markdown,
+)
+from seq2seq_jax.training.lock import WorkdirLock
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -100,9 +110,9 @@ def test_replace_section():
     assert results_markdown.replace_section(doc, "other", "x") is None
 
 
-@pytest.mark.parametrize("name", list(experiments.EXPERIMENTS))
+@pytest.mark.parametrize("name", experiments.NAMES)
 def test_experiments_load_and_validate_for_every_model(name):
-    exp = experiments.EXPERIMENTS[name]
+    exp = experiments.all_experiments()[name]
     assert set(experiments.MODELS) <= set(exp.args)  # variants (multi30k's luong_long) may add
     if exp.config:  # every model the config file offers, none it lacks
         assert tuple(exp.args) == experiments.config_models(exp.config)
@@ -124,8 +134,18 @@ def test_config_models_reads_the_models_dict_and_names_a_missing_file(tmp_path):
         experiments.config_models(str(tmp_path / "absent.py"))
 
 
+def test_with_data_root_resolves_relative_data_folders_only(tmp_path):
+    exp = experiments.all_experiments()["g014b2b"]
+    assert exp.manual_dir == "cmudict_g014b2b"  # a folder name, no machine path
+    assert experiments.with_data_root(exp, tmp_path).manual_dir == str(
+        tmp_path / "cmudict_g014b2b")
+    assert experiments.with_data_root(exp, None).manual_dir == ""
+    absolute = dataclasses.replace(exp, manual_dir=str(tmp_path))
+    assert experiments.with_data_root(absolute, "/elsewhere").manual_dir == str(tmp_path)
+
+
 def test_ensemble_heatmaps_name_the_member_whose_attention_they_show():
-    exp = experiments.EXPERIMENTS["multi30k"]
+    exp = experiments.all_experiments()["multi30k"]
     assert results._attention_source(exp, "ensemble rnn+luong+bahdanau") == (
         " (attention of luong)")
     assert results._attention_source(exp, "ensemble rnn+rnn") == ""
@@ -340,8 +360,9 @@ def test_an_unreadable_workdir_gives_a_failed_row_not_a_crash(tmp_path):
 
 
 def test_results_md_has_both_sections_of_every_experiment():
-    text = (experiments.ROOT / "RESULTS.md").read_text()
-    for name in experiments.EXPERIMENTS:
+    text = (Path(__file__).resolve().parents[1] / "RESULTS.md").read_text()
+    assert tuple(experiments.all_experiments()) == experiments.NAMES
+    for name in experiments.NAMES:
         for section in (name, f"{name} by length"):
             assert results_markdown.BEGIN.format(section) in text, section
             assert results_markdown.END.format(section) in text, section

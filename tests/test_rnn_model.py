@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import rnn_model
-from seq2seq_jax.model_config import RNNConfig
+from seq2seq_jax.models import rnn_model
+from seq2seq_jax.models.model_config import RNNConfig
 
 SV, TV = 11, 13
 BASE = dict(src_vocab=SV, tgt_vocab=TV, embed_dim=8, hidden=12, attn_dim=7)

@@ -1,4 +1,4 @@
-"""seq2seq_jax.significance and scripts/significance.py: paired tests on stored decodes."""
+"""seq2seq_jax.lab.significance and scripts/significance.py: paired tests on stored decodes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from scipy import stats
 from scripts_loader import load_script
 
-from seq2seq_jax import metrics, significance
-from seq2seq_jax.records import Record, save_records, score_records
+from seq2seq_jax.evaluation import metrics
+from seq2seq_jax.lab import significance
+from seq2seq_jax.lab.records import Record, save_records, score_records
 
 WORDS = ("a", "man", "in", "a", "blue", "shirt", "rides", "a", "red", "bike", "down", "the",
          "steep", "hill", "past", "two", "dogs")

@@ -7,8 +7,10 @@ import signal
 
 from test_train import _final_params, tiny_config
 
-from seq2seq_jax import checkpoint, cli, commands, reporting, train
-from seq2seq_jax.stop import EXIT_STATUS, StopRequest
+from seq2seq_jax import cli
+from seq2seq_jax.cli import commands
+from seq2seq_jax.training import checkpoint, reporting, train
+from seq2seq_jax.training.stop import EXIT_STATUS, StopRequest
 
 
 def test_sigterm_saves_the_step_it_arrives_at_and_the_resume_is_exact(tmp_path, monkeypatch,

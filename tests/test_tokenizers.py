@@ -13,6 +13,7 @@ import sentencepiece as spm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seq2seq_jax.data import subwords, tokenizers
 from seq2seq_jax.data.subwords import SentencePieceTokenizer
 from seq2seq_jax.data.tokenizers import (
@@ -20,7 +21,6 @@ from seq2seq_jax.data.tokenizers import (
     SymbolTokenizer,
     UnknownCounter,
 )
-from seq2seq_jax.model_config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 MULTI30K = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
 

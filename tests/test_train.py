@@ -10,9 +10,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from seq2seq_jax import checkpoint, host, models, train
 from seq2seq_jax import config as config_lib
-from seq2seq_jax import workdir as workdir_lib
+from seq2seq_jax import models
+from seq2seq_jax.training import checkpoint, host, train
+from seq2seq_jax.training import workdir as workdir_lib
 
 
 def tiny_config(**train_overrides) -> ml_collections.ConfigDict:

@@ -13,10 +13,10 @@ import pytest
 from absl.testing import parameterized
 from jax.test_util import check_grads
 
-from seq2seq_jax import multihead
-from seq2seq_jax import transformer as tr
-from seq2seq_jax.interface import Model
-from seq2seq_jax.model_config import TransformerConfig
+from seq2seq_jax.models import multihead
+from seq2seq_jax.models import transformer as tr
+from seq2seq_jax.models.interface import Model
+from seq2seq_jax.models.model_config import TransformerConfig
 
 V = 11
 CFG = TransformerConfig(src_vocab=V, tgt_vocab=V, d_model=16, heads=2, ff_dim=32,

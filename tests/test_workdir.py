@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from test_train import tiny_config
 
-from seq2seq_jax import checkpoint, models, train
-from seq2seq_jax import workdir as workdir_lib
+from seq2seq_jax import models
+from seq2seq_jax.training import checkpoint, train
+from seq2seq_jax.training import workdir as workdir_lib
 
 
 def test_load_missing_workdir_says_to_train_first(tmp_path):

@@ -5,7 +5,6 @@ Re-exports only; `load_split` in `sources.py` is the entry point.
 
 from seq2seq_jax.data.catalog import choose_keys, load_catalog, text_features
 from seq2seq_jax.data.cmudict_g2p import CmudictG2p, CmudictG2pConfig
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import (
     Example,
     decode_example,
@@ -19,6 +18,7 @@ from seq2seq_jax.data.multi30k import Multi30k, Multi30kConfig
 from seq2seq_jax.data.sources import dataset_names, load_split, prepare_builder, resolve_split
 from seq2seq_jax.data.synthetic import SyntheticSpec, make_example, make_split
 from seq2seq_jax.data.text_files import ReadResult, find_file, read_fields, read_parallel
+from seq2seq_jax.errors import DataError
 
 __all__ = [
     "CmudictG014b2b",

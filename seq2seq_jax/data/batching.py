@@ -35,9 +35,9 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from seq2seq_jax.data.errors import DataError
+from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID
 from seq2seq_jax.data.tokenizers import OnUnknown, Tokenizer
-from seq2seq_jax.model_config import BOS_ID, EOS_ID, PAD_ID
+from seq2seq_jax.errors import DataError
 
 Batch = dict[str, np.ndarray]
 

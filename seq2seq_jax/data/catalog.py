@@ -22,9 +22,9 @@ from typing import Any
 
 import tensorflow_datasets as tfds
 
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import Example, decode_value, read_all
 from seq2seq_jax.data.preparing import preparing
+from seq2seq_jax.errors import DataError
 
 
 def text_features(builder: Any) -> list[str]:

@@ -8,10 +8,6 @@ what to do next (where to get the data, which option to pass).
 from __future__ import annotations
 
 
-class DataError(Exception):
-    """Missing or malformed input data; `str(error)` is the user-facing explanation."""
-
-
 def manual_dir_hint(option: str = "manual_dir") -> str:
     """The sentence telling a user how to point the loader at their copy of the data.
 

@@ -39,10 +39,10 @@ import tensorflow_datasets as tfds
 from seq2seq_jax.data import g014b2b, multi30k
 from seq2seq_jax.data.catalog import load_catalog
 from seq2seq_jax.data.cmudict_g2p import CmudictG2p
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import Example, read_split
 from seq2seq_jax.data.preparing import preparing
 from seq2seq_jax.data.synthetic import TASKS, SyntheticSpec, make_split
+from seq2seq_jax.errors import DataError
 
 PathLike = str | os.PathLike[str]
 

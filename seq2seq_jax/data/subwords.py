@@ -16,9 +16,9 @@ from typing import Any
 
 import sentencepiece as spm
 
+from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seq2seq_jax.data.tokenizers import SPECIAL_TOKENS, OnUnknown, Tokenizer, content_ids
 from seq2seq_jax.files import write_atomic
-from seq2seq_jax.model_config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 def _utf8_safe(text: str) -> str:

@@ -23,8 +23,8 @@ import dataclasses
 
 import numpy as np
 
-from seq2seq_jax.data.errors import DataError
 from seq2seq_jax.data.examples import Example
+from seq2seq_jax.errors import DataError
 
 TASKS = ("copy", "reverse", "addition")
 SPLITS = ("train", "dev", "test")

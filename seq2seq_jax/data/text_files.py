@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from seq2seq_jax.data.errors import DataError
+from seq2seq_jax.errors import DataError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_PROBLEMS_KEPT = 10

@@ -20,7 +20,7 @@ import collections
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from seq2seq_jax.model_config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 NUM_SPECIAL = len(SPECIAL_TOKENS)

@@ -1,0 +1,6 @@
+"""Special token ids, the same in every tokenizer, model and decoder."""
+
+PAD_ID = 0  # padding; masked out of attention and the loss
+BOS_ID = 1  # the decoder's first input
+EOS_ID = 2  # ends a hypothesis
+UNK_ID = 3  # a symbol the vocabulary lacks
