@@ -18,7 +18,7 @@ import argparse
 import shlex
 import sys
 
-from seq2seq_jax.data import pipeline
+from seq2seq_jax import config as config_lib
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.lab import experiments, significance
 from seq2seq_jax.lab.records import is_tokenized
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(str(e)) from None
     data_name = experiments.load_config(exp, args.baseline.split("+")[0]).data.name
     command = shlex.join(["python", "scripts/significance.py", *argv])
-    if pipeline.task_kind(data_name) == "g2p":
+    if config_lib.task_kind(data_name) == "g2p":
         rows = significance.paired_wer(systems)
         metric, about = "WER %", "McNemar's exact test (two-sided) on the words"
     else:

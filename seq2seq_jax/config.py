@@ -5,7 +5,7 @@ Bahdanau attention); every file in ``configs/`` starts from it and overrides
 what its experiment changes. ``validate`` runs before anything is compiled and
 raises ``ConfigError`` naming the option and the valid choices.
 
-Batch sizes and devices (``seq2seq_jax.training.parallel``):
+Batch sizes and devices (``seq2seq_jax.parallel``):
 
 * ``data.batch_size`` is the GLOBAL batch of one step, summed over every
   device and host. Training uses every visible device; the devices on the
@@ -38,6 +38,7 @@ from typing import Any
 import ml_collections
 
 from seq2seq_jax import models
+from seq2seq_jax.constants import DECODE_METHODS, DEFAULT_ALPHA
 from seq2seq_jax.errors import ConfigError
 
 TOKENIZERS = ("char", "symbol", "sentencepiece")
@@ -47,9 +48,6 @@ SCHEDULES = ("constant", "rsqrt", "cosine")
 METRICS = {"wer": "min", "per": "min", "bleu": "max", "tok_bleu": "max", "chrf": "max",
            "exact_match": "max"}  # dev metric -> whether lower or higher is better
 
-# The beam-search length-penalty exponent unless a config or --alpha sets another;
-# decodes with another one are stored and tabled under names that say so.
-DEFAULT_ALPHA = 0.6
 
 
 # The experiment configs shipped with the package, named as ``--config NAME[:ARG]``.
@@ -90,14 +88,24 @@ def load_config_module(spec: str) -> ModuleType:
     return module
 
 
-def task_metrics(data_name: str) -> tuple[str, ...]:
-    """The dev metrics evaluation produces for a dataset."""
+def task_kind(data_name: str) -> str:
+    """``g2p`` (``cmudict*``: PER / WER), ``synthetic`` (``synthetic/*``: exact match) or
+    ``translation`` (anything else: sacreBLEU BLEU and chrF)."""
     if data_name.startswith("cmudict"):
-        return ("wer", "per")
+        return "g2p"
     if data_name.startswith("synthetic/"):
+        return "synthetic"
+    return "translation"
+
+
+def task_metrics(data_name: str) -> tuple[str, ...]:
+    """The dev metrics evaluation produces for a dataset (tokenised Multi30k adds tok_bleu)."""
+    kind = task_kind(data_name)
+    if kind == "g2p":
+        return ("wer", "per")
+    if kind == "synthetic":
         return ("exact_match",)
     return ("bleu", "chrf", "tok_bleu") if data_name.endswith("_tok") else ("bleu", "chrf")
-DECODE_METHODS = ("greedy", "beam", "sample")
 
 
 def model_section(**options: Any) -> ml_collections.ConfigDict:

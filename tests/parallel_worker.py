@@ -34,9 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax import config as config_lib
-from seq2seq_jax import models
+from seq2seq_jax import models, parallel
 from seq2seq_jax.evaluation import evaluate
-from seq2seq_jax.training import checkpoint, parallel, train
+from seq2seq_jax.training import checkpoint, train
 
 XLA_FLAGS = "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
 STEPS = 20

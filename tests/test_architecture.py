@@ -15,9 +15,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seq2seq_jax"
 TOOLING = ("seq2seq_jax.bench", "seq2seq_jax.lab")
-BASE = ("seq2seq_jax.constants", "seq2seq_jax.errors", "seq2seq_jax.files")
+BASE = ("seq2seq_jax.constants", "seq2seq_jax.errors", "seq2seq_jax.files", "seq2seq_jax.layout")
 # What each part of the core may import from the package, besides itself and BASE.
 LAYERS = {
+    "seq2seq_jax.constants": (),
+    "seq2seq_jax.errors": (),
+    "seq2seq_jax.files": (),
+    "seq2seq_jax.layout": (),
     "seq2seq_jax.models": (),
     "seq2seq_jax.data": (),
     "seq2seq_jax.decoding": ("seq2seq_jax.models",),
@@ -25,7 +29,7 @@ LAYERS = {
     "seq2seq_jax.config": ("seq2seq_jax.models", "seq2seq_jax.data"),
     "seq2seq_jax.configs": ("seq2seq_jax.config",),
     "seq2seq_jax.evaluation": ("seq2seq_jax.models", "seq2seq_jax.decoding",
-                               "seq2seq_jax.data", "seq2seq_jax.parallel"),
+                               "seq2seq_jax.data", "seq2seq_jax.parallel", "seq2seq_jax.config"),
     "seq2seq_jax.training": ("seq2seq_jax.models", "seq2seq_jax.decoding", "seq2seq_jax.data",
                              "seq2seq_jax.parallel", "seq2seq_jax.config",
                              "seq2seq_jax.evaluation"),

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from pathlib import Path
 
 import pytest
 
 from seq2seq_jax import config as config_lib
 from seq2seq_jax import models
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = config_lib.CONFIGS_DIR
 CASES = [("g2p_bahdanau.py", None), ("g2p_rnn.py", None), ("g2p_luong.py", None),
          ("g2p_transformer.py", None)]
 CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
@@ -21,7 +20,7 @@ CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
                                        "bahdanau_rerun", "bahdanau_query_input_rerun",
                                        "bahdanau_enc2", "bahdanau_long",
                                        "bahdanau_query_input_long", "bahdanau_enc2_long",
-                                       "bahdanau_query_input_enc2")]
+                                       "bahdanau_query_input_enc2", "transformer_long")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long",
@@ -48,7 +47,22 @@ def test_config_is_valid_and_documented(name, arg):
     mod = _load(name)
     config = mod.get_config(arg) if arg is not None else mod.get_config()
     config_lib.validate(config)
-    assert "seq2seq-jax train --config configs/" in (mod.__doc__ or "")
+    doc = mod.__doc__ or ""
+    assert f"seq2seq-jax train --config {name[:-3]}" in doc  # the command, by name
+    assert len(doc.strip().splitlines()) <= 12  # the command and what it reaches; history
+    assert "../shared" not in doc  # lives in RESULTS.md, data paths are the user's
+
+
+def test_configs_are_named_and_resolved_from_the_package(tmp_path):
+    assert {"g014b2b", "g2p_bahdanau", "multi30k", "smoke", "synthetic"} <= set(
+        config_lib.config_names())
+    path, arg = config_lib.resolve_config("g014b2b:bahdanau")
+    assert path == CONFIGS / "g014b2b.py" and arg == "bahdanau"
+    assert config_lib.resolve_config("g2p_luong") == (CONFIGS / "g2p_luong.py", None)
+    own = tmp_path / "mine.py"
+    assert config_lib.resolve_config(f"{own}:x") == (own, "x")  # a file is taken as it is
+    with pytest.raises(config_lib.ConfigError, match=r"no config named 'g2p'.*g2p_luong"):
+        config_lib.resolve_config("g2p:bahdanau")
 
 
 @pytest.mark.parametrize("name, arg", CASES)

@@ -23,10 +23,10 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from seq2seq_jax import config as config_lib
-from seq2seq_jax import models
+from seq2seq_jax import models, parallel
 from seq2seq_jax.data import batching, pipeline
 from seq2seq_jax.errors import ConfigError
-from seq2seq_jax.training import checkpoint, parallel, train
+from seq2seq_jax.training import checkpoint, train
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
 FAMILIES = ("luong", "transformer")

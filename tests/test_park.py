@@ -9,7 +9,7 @@ import pytest
 from scripts_loader import load_script
 from test_train import _final_params, _read_metrics, tiny_config
 
-from seq2seq_jax.data import pipeline
+from seq2seq_jax import layout
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.lab.markdown import training_info
 from seq2seq_jax.lab.park import MARK, SIDE_DIRS, SIDE_FILES, _whole_lines, park, unpark
@@ -100,8 +100,8 @@ def test_park_and_unpark_refuse_what_would_lose_or_mix_files(tmp_path):
 
 def test_parking_carries_the_files_the_pipeline_reads_back():
     # park spells the pipeline's file names out rather than import the data stack
-    assert pipeline.TOKENIZER_FILE in SIDE_FILES
-    assert pipeline.SENTENCEPIECE_DIR in SIDE_DIRS
+    assert layout.TOKENIZER_FILE in SIDE_FILES
+    assert layout.SENTENCEPIECE_DIR in SIDE_DIRS
 
 
 def test_a_log_line_still_being_written_is_left_out():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from seq2seq_jax import config as config_lib
+from seq2seq_jax import layout
 from seq2seq_jax.constants import UNK_ID
 from seq2seq_jax.data import pipeline, tokenizers
 
@@ -28,7 +29,7 @@ def small_config(name: str = "synthetic/reverse"):
     ("multi30k/en_de_tok", "translation"), ("multi30k/de_en", "translation"),
     ("tfds:ted_hrlr_translate/pt_to_en", "translation")])
 def test_task_kind(name, kind):
-    assert pipeline.task_kind(name) == kind
+    assert config_lib.task_kind(name) == kind
 
 
 def test_load_examples_synthetic_reverse_with_limit():
@@ -83,7 +84,7 @@ def test_build_tokenizers_joint_sentencepiece(tmp_path):
 def test_save_tokenizers_round_trip(tmp_path):
     src = tokenizers.CharTokenizer.fit(["hello", "world"])
     tgt = tokenizers.SymbolTokenizer.fit(["HH AH L OW", "W ER L D"])
-    path = tmp_path / pipeline.TOKENIZER_FILE
+    path = tmp_path / layout.TOKENIZER_FILE
     pipeline.save_tokenizers(path, src, tgt)
     d = json.loads(path.read_text())
     assert d == pipeline.tokenizers_to_dict(src, tgt)

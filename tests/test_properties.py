@@ -24,12 +24,12 @@ from test_train import tiny_config
 from seq2seq_jax.cli import commands
 from seq2seq_jax.constants import UNK_ID
 from seq2seq_jax.data import cmudict_g2p, g014b2b, text_files
+from seq2seq_jax.data.pipeline import tokenizer_from_dict as from_dict
 from seq2seq_jax.data.tokenizers import (
     UNK_TEXT,
     CharTokenizer,
     SymbolTokenizer,
     UnknownCounter,
-    from_dict,
 )
 from seq2seq_jax.errors import DataError
 from seq2seq_jax.evaluation import evaluate

@@ -122,7 +122,7 @@ def test_experiments_load_and_validate_for_every_model(name):
         assert c.model.name == model.partition("_")[0]  # luong_long is a Luong model
         analysis.set_options(c, dict(exp.options))  # every option exists
         config_lib.validate(c)
-        kind = analysis.pipeline.task_kind(c.data.name)
+        kind = config_lib.task_kind(c.data.name)
         assert exp.by_length[0][0] == analysis.main_metric(
             kind, analysis.is_tokenized(c.data.name))
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from seq2seq_jax.data import subwords, tokenizers
+from seq2seq_jax.data import pipeline, subwords
 from seq2seq_jax.data.subwords import SentencePieceTokenizer
 from seq2seq_jax.data.tokenizers import (
     CharTokenizer,
@@ -144,7 +144,7 @@ def test_invalid_vocabularies_raise():
 @pytest.mark.parametrize("tok", [CharTokenizer.fit(["hello world", "Ünïcode ☃"]),
                                  SymbolTokenizer.fit(["HH AH L OW", "W ER L D"])])
 def test_table_to_dict_from_dict(tok):
-    restored = tokenizers.from_dict(json.loads(json.dumps(tok.to_dict())))
+    restored = pipeline.tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))
     assert type(restored) is type(tok)
     assert restored.to_dict() == tok.to_dict()
     for text in ["hello ☃ world", "HH AH L OW", ""]:
@@ -153,7 +153,7 @@ def test_table_to_dict_from_dict(tok):
 
 def test_from_dict_unknown_kind():
     with pytest.raises(ValueError, match="kind"):
-        tokenizers.from_dict({"kind": "wordpiece"})
+        pipeline.tokenizer_from_dict({"kind": "wordpiece"})
 
 
 # ---------------------------------------------------------------- sentencepiece
@@ -220,7 +220,7 @@ def test_sentencepiece_save_load_and_restore_without_file(sp_bpe, tmp_path):
     sp_bpe_copy.save(tmp_path / "copy.model")
     d = json.loads(json.dumps(sp_bpe_copy.to_dict()))
     (tmp_path / "copy.model").unlink()  # restore must not need the file
-    restored = tokenizers.from_dict(d)
+    restored = pipeline.tokenizer_from_dict(d)
     assert isinstance(restored, SentencePieceTokenizer)
     assert restored.encode(text) == sp_bpe.encode(text)
     assert restored.decode(restored.encode(text)) == text

@@ -8,6 +8,7 @@ import pytest
 from test_train import tiny_config
 
 from seq2seq_jax import models
+from seq2seq_jax.data import pipeline
 from seq2seq_jax.training import checkpoint, train
 from seq2seq_jax.training import workdir as workdir_lib
 
@@ -181,7 +182,6 @@ def test_load_ensemble_with_average_averages_each_member(tmp_path):
 
 
 def test_load_ensemble_combines_workdirs_and_checks_their_vocabularies(tmp_path, monkeypatch):
-    from seq2seq_jax.data import tokenizers
 
     a, b = tmp_path / "a", tmp_path / "b"
     _shifted_checkpoints(a, {4: 1.0})
@@ -200,7 +200,7 @@ def test_load_ensemble_combines_workdirs_and_checks_their_vocabularies(tmp_path,
         t = real(path, which)
         if path == b:
             d = t.tgt_tok.to_dict()
-            t = t._replace(tgt_tok=tokenizers.from_dict({**d, "vocab": d["vocab"][:-1]}))
+            t = t._replace(tgt_tok=pipeline.tokenizer_from_dict({**d, "vocab": d["vocab"][:-1]}))
         return t
 
     monkeypatch.setattr(workdir_lib, "load", other_targets)

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import ml_collections
 
+from seq2seq_jax import layout
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.evaluation import evaluate, plots
@@ -90,7 +91,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     ensemble with the ``ensemble`` workdirs) on ``split``, decoded and teacher-forced
     (``evaluate.teacher_forced``: NLL, perplexity, token accuracy of the
     references); print and save one JSON object in ``directory`` (``eval_<split>``,
-    then ``_beam<k>``, ``_alpha<a>``, ``_avg<n>``, ``_ens-<member folders joined by +>``
+    then the decode tag of ``layout.decode_tag``: ``_beam<k>``, ``_alpha<a>`` (another than the
+    default), ``_avg<n>``, ``_ens-<member folders joined by +>``
     as they apply). ``out`` saves it elsewhere: a path ending in ``.json`` is the
     file, any other a folder (made if missing) in which the file name starts with
     the workdir's folder name (``<folder>.eval_...json``), so that evaluations of
@@ -126,16 +128,10 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
             mark = "ok " if p.text in r else "ERR"
             print(f"{mark} {s!r:>24} -> {p.text!r}   (reference: {' | '.join(r)})",
                   file=sys.stderr)
-    name = f"eval_{split.replace('[', '_').replace(']', '').replace(':', '_')}"
-    if config.decode.method == "beam":
-        name += f"_beam{config.decode.beam_size}"
-        if alpha is not None:
-            name += f"_alpha{alpha:g}"
-    if trained.averaged:
-        name += f"_avg{len(trained.averaged)}"
-    if trained.members:
-        name += workdir.ensemble_tag([directory, *ensemble])
-    target = Path(directory) / f"{name}.json"
+    dec = config.decode
+    tag = layout.decode_tag(dec.method, dec.beam_size, dec.alpha, len(trained.averaged),
+                            [directory, *ensemble] if trained.members else ())
+    target = Path(directory) / layout.eval_file(split, tag)
     if out is not None:
         target = (Path(out) if _names_a_file(out)
                   else Path(out) / f"{Path(directory).resolve().name}.{target.name}")

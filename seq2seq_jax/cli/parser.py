@@ -43,7 +43,27 @@ def names_config_file(argv: Sequence[str]) -> bool:
     return any(a == "--config" or a.startswith("--config=") for a in argv)
 
 
+def resolve_config_arg(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--config NAME[:ARG]`` (a shipped config) replaced by its file's path,
+    which ml_collections' config flag reads; ``--config FILE.py[:ARG]`` is left as it is."""
+    from seq2seq_jax import config as config_lib
+
+    out = list(argv)
+    for i, a in enumerate(out):
+        if a == "--config" and i + 1 < len(out):
+            index, spec = i + 1, out[i + 1]
+        elif a.startswith("--config="):
+            index, spec = i, a.partition("=")[2]
+        else:
+            continue
+        path, arg = config_lib.resolve_config(spec)
+        value = str(path) + (f":{arg}" if arg is not None else "")
+        out[index] = value if index != i else f"--config={value}"
+    return out
+
+
 def _config_flags(argv: list[str], command: str, workdir: bool) -> absl_flags.FlagValues:
+    argv = resolve_config_arg(argv)
     fv = absl_flags.FlagValues()
     full = [command, *argv]
     try:
@@ -124,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy)")
     e.add_argument("--alpha", type=float, default=None,
                    help="beam search's length-penalty exponent (default: the config's "
-                        "decode.alpha); the output file gets an _alpha suffix")
+                        "decode.alpha); the output file says it unless it is the default")
     e.add_argument("--limit", type=int, default=0, help="first N examples only")
     e.add_argument("--average", type=int, default=0, metavar="N",
                    help="score the mean parameters of the newest N checkpoints")

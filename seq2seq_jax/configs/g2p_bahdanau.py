@@ -1,6 +1,6 @@
 """The main job: G2P on the built-in CMUdict data with a bi-LSTM + Bahdanau attention.
 
-  seq2seq-jax train --config configs/g2p_bahdanau.py --workdir runs/g2p_bahdanau
+  seq2seq-jax train --config g2p_bahdanau --workdir runs/g2p_bahdanau
 
 This is also what `seq2seq-jax train` trains with no --config. Measured with
 `make run` on 2 idle CPU cores (AMD EPYC, no GPU): 4,000 steps, 7 min 16 s between

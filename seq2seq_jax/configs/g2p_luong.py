@@ -1,6 +1,6 @@
 """G2P on CMUdict with a bi-LSTM and Luong (general) attention with input feeding.
 
-  seq2seq-jax train --config configs/g2p_luong.py --workdir runs/g2p_luong
+  seq2seq-jax train --config g2p_luong --workdir runs/g2p_luong
 
 Result: not yet measured with this exact config.
 """

@@ -1,6 +1,6 @@
 """G2P on CMUdict with the no-attention LSTM encoder-decoder (fixed-length context).
 
-  seq2seq-jax train --config configs/g2p_rnn.py --workdir runs/g2p_rnn
+  seq2seq-jax train --config g2p_rnn --workdir runs/g2p_rnn
 
 The context vector initialises the decoder (Sutskever et al. 2014); add
 --config.model.context_mode=every_step for Cho et al. 2014. Measured: test WER 30.2 %,

@@ -1,6 +1,6 @@
 """G2P on CMUdict with a small Transformer (3 layers, d=256, as g2p-seq2seq's).
 
-  seq2seq-jax train --config configs/g2p_transformer.py --workdir runs/g2p_transformer
+  seq2seq-jax train --config g2p_transformer --workdir runs/g2p_transformer
 
 Result: not yet measured with this exact config.
 """

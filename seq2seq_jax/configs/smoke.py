@@ -1,6 +1,6 @@
 """Tiny runs of every data source, for tests and CI (seconds, not results).
 
-  seq2seq-jax train --config configs/smoke.py:SOURCE --workdir /tmp/smoke
+  seq2seq-jax train --config smoke:SOURCE --workdir /tmp/smoke
 
 SOURCE: cmudict_g2p (default), cmudict_g014b2b (set --config.data.manual_dir),
 multi30k (set --config.data.manual_dir), tfds (a catalog dataset), synthetic.

@@ -1,7 +1,7 @@
 """Synthetic copy / reverse / addition with longer test sequences than training,
 for the fixed-length bottleneck experiment.
 
-  seq2seq-jax train --config configs/synthetic.py:reverse,bahdanau --workdir runs/rev_bahdanau
+  seq2seq-jax train --config synthetic:reverse,bahdanau --workdir runs/rev_bahdanau
 
 ARG: TASK[,MODEL] with TASK copy, reverse (default) or addition and MODEL rnn,
 bahdanau (default), luong or transformer. Train (and dev) lengths 1-50, test

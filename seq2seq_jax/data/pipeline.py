@@ -1,15 +1,14 @@
 """From a config to model-ready data: examples, tokenizers, encoded pairs.
 
-The task kind follows from the dataset name: ``cmudict*`` is G2P (scored by
-PER / WER), ``synthetic/*`` is scored by exact match, everything else is
-translation (sacreBLEU BLEU and chrF).
+The task kind, and so the metrics, follow from the dataset name
+(``seq2seq_jax.config.task_kind``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,10 @@ from seq2seq_jax.data import batching, sources, subwords, tokenizers
 from seq2seq_jax.data.examples import Example
 from seq2seq_jax.data.synthetic import SyntheticSpec
 from seq2seq_jax.files import write_atomic
+from seq2seq_jax.layout import SENTENCEPIECE_DIR
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_FILE = "tokenizers.json"
-SENTENCEPIECE_DIR = "sentencepiece"  # the trained SentencePiece models, in the workdir
-
-
-def task_kind(data_name: str) -> str:
-    """ "g2p", "synthetic" or "translation"."""
-    if data_name.startswith("cmudict"):
-        return "g2p"
-    if data_name.startswith("synthetic/"):
-        return "synthetic"
-    return "translation"
 
 
 def load_examples(config: ml_collections.ConfigDict, split: str,
@@ -79,9 +68,26 @@ def tokenizers_to_dict(src: tokenizers.Tokenizer, tgt: tokenizers.Tokenizer) -> 
     return {"source": src.to_dict(), "target": tgt.to_dict()}
 
 
+def tokenizer_from_dict(d: Mapping[str, Any]) -> tokenizers.Tokenizer:
+    """Restore a tokenizer of any kind (SentencePiece too) from ``Tokenizer.to_dict()``.
+
+    Raises:
+      ValueError: an unknown ``kind``.
+    """
+    kinds: dict[str, Callable[[Mapping[str, Any]], tokenizers.Tokenizer]] = {
+        tokenizers.CharTokenizer.kind: lambda d: tokenizers.CharTokenizer(d["vocab"]),
+        tokenizers.SymbolTokenizer.kind: lambda d: tokenizers.SymbolTokenizer(d["vocab"]),
+        subwords.SentencePieceTokenizer.kind: subwords.SentencePieceTokenizer.from_dict,
+    }
+    kind = d.get("kind")
+    if kind not in kinds:
+        raise ValueError(f"tokenizer kind {kind!r} is not one of {sorted(kinds)}")
+    return kinds[kind](d)
+
+
 def tokenizers_from_dict(d: dict[str, Any]) -> tuple[tokenizers.Tokenizer,
                                                      tokenizers.Tokenizer]:
-    return tokenizers.from_dict(d["source"]), tokenizers.from_dict(d["target"])
+    return tokenizer_from_dict(d["source"]), tokenizer_from_dict(d["target"])
 
 
 def batch_config(config: ml_collections.ConfigDict, eval_mode: bool = False,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import collections
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
@@ -236,22 +236,3 @@ class SymbolTokenizer(_TableTokenizer):
     def _check_token(self, token: str) -> None:
         if not token or token.split() != [token]:
             raise ValueError(f"symbol vocabulary entry {token!r} is empty or has whitespace")
-
-
-def from_dict(d: Mapping[str, Any]) -> Tokenizer:
-    """Restore a tokenizer of any kind (``subwords`` too) from ``Tokenizer.to_dict()``.
-
-    Raises:
-      ValueError: an unknown ``kind``.
-    """
-    from seq2seq_jax.data.subwords import SentencePieceTokenizer  # it imports this module
-
-    kinds: dict[str, Callable[[Mapping[str, Any]], Tokenizer]] = {
-        CharTokenizer.kind: lambda d: CharTokenizer(d["vocab"]),
-        SymbolTokenizer.kind: lambda d: SymbolTokenizer(d["vocab"]),
-        SentencePieceTokenizer.kind: SentencePieceTokenizer.from_dict,
-    }
-    kind = d.get("kind")
-    if kind not in kinds:
-        raise ValueError(f"tokenizer kind {kind!r} is not one of {sorted(kinds)}")
-    return kinds[kind](d)

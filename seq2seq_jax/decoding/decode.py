@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID
+from seq2seq_jax.constants import BOS_ID, DECODE_METHODS, EOS_ID, PAD_ID
 from seq2seq_jax.decoding.beam import beam_search
 from seq2seq_jax.decoding.search import (
     NEG_INF,
@@ -55,7 +55,7 @@ from seq2seq_jax.models.interface import Model
 __all__ = ["METHODS", "NEVER_GENERATED", "Decoded", "beam_search", "decode",
            "default_max_len", "filter_logits", "greedy", "length_penalty", "sample"]
 
-METHODS = ("greedy", "beam", "sample")
+METHODS = DECODE_METHODS
 
 
 class SearchState(NamedTuple):

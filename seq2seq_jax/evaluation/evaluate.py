@@ -20,14 +20,14 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
-from seq2seq_jax import models
+from seq2seq_jax import config as config_lib
+from seq2seq_jax import models, parallel
 from seq2seq_jax.data import batching, pipeline, tokenizers
 from seq2seq_jax.decoding import decode
 from seq2seq_jax.errors import DataError
 from seq2seq_jax.evaluation import metrics
 from seq2seq_jax.models import losses
 from seq2seq_jax.models.interface import Model
-from seq2seq_jax.training import parallel
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def evaluate_examples(model: Model, params: Any, cfg: Any, src_tok: tokenizers.T
 
     ``mesh``: shard each decoding batch over its data axis (see ``predict``).
     """
-    kind = pipeline.task_kind(config.data.name)
+    kind = config_lib.task_kind(config.data.name)
     if kind == "g2p":
         sources, refs = group_references(examples)
     else:

@@ -32,7 +32,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from seq2seq_jax.config import DEFAULT_ALPHA
+from seq2seq_jax import config as config_lib
+from seq2seq_jax import layout
+from seq2seq_jax.constants import DEFAULT_ALPHA
 from seq2seq_jax.data import pipeline, sources
 from seq2seq_jax.evaluation import evaluate
 from seq2seq_jax.files import write_atomic
@@ -47,11 +49,9 @@ from seq2seq_jax.lab.records import (  # re-exported: the analysis API in one pl
     score_records,
     source_length,
 )
+from seq2seq_jax.layout import ANALYSIS_DIR
 from seq2seq_jax.training import checkpoint, workdir
 from seq2seq_jax.training.host import host_description  # re-exported: results use it
-
-ANALYSIS_DIR = "analysis"
-
 
 # ---------------------------------------------------------------- decoding
 
@@ -82,20 +82,18 @@ def set_beam(config: ml_collections.ConfigDict, beam: int | None,
 
 def decode_name(config: ml_collections.ConfigDict) -> str:
     """``greedy``, ``beam5``, or ``beam5_alpha1`` for a length penalty other than the
-    default one (``config.DEFAULT_ALPHA``)."""
+    default one (``layout.decode_tag``)."""
     dec = config.decode
-    if dec.method != "beam":
-        return str(dec.method)
-    alpha = float(dec.get("alpha", DEFAULT_ALPHA))
-    return f"beam{dec.beam_size}" + ("" if alpha == DEFAULT_ALPHA else f"_alpha{alpha:g}")
+    return layout.decode_tag(dec.method, dec.beam_size, dec.get("alpha", DEFAULT_ALPHA))
 
 
 def analysis_name(config: ml_collections.ConfigDict, average: int = 0,
                   members: Sequence[str | Path] = ()) -> str:
     """The decode tag an analysis is stored under: ``beam5``, ``beam5_avg3``,
     ``greedy_ens-rnn+bahdanau`` (``members``: every workdir of an ensemble, first included)."""
-    name = decode_name(config) + (f"_avg{average}" if average else "")
-    return name + workdir.ensemble_tag(members) if members else name
+    dec = config.decode
+    return layout.decode_tag(dec.method, dec.beam_size, dec.get("alpha", DEFAULT_ALPHA),
+                             average, members)
 
 
 def _raw_references(config: ml_collections.ConfigDict, split: str, limit: int,
@@ -124,7 +122,7 @@ def decode_records(trained: workdir.Trained, split: str,
       ``data.max_src_len``), ``hardware``.
     """
     config = trained.config
-    kind = pipeline.task_kind(config.data.name)
+    kind = config_lib.task_kind(config.data.name)
     tokenized = is_tokenized(config.data.name)
     examples = pipeline.load_examples(config, split, limit)
     if kind == "g2p":
@@ -304,7 +302,7 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
     else:
         records, facts = _decode(directory, which, split, limit, options, beam,
                                  attention_lengths, records_path, average, others)
-    kind, tokenized = pipeline.task_kind(config.data.name), is_tokenized(config.data.name)
+    kind, tokenized = config_lib.task_kind(config.data.name), is_tokenized(config.data.name)
     summary = {
         "workdir": str(directory), "key": key, "split": split, "model": config.model.name,
         "data": config.data.name, "decode": name, "kind": kind,

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from seq2seq_jax.files import write_atomic
-from seq2seq_jax.lab.analysis import ANALYSIS_DIR
-from seq2seq_jax.training.reporting import RECORD_FILES
+from seq2seq_jax.layout import ANALYSIS_DIR, RECORD_FILES
 
 WORKDIR_GLOBS = ("eval_*.json",)
 

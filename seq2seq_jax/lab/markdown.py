@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from seq2seq_jax import config as config_lib
 from seq2seq_jax.files import write_atomic
-from seq2seq_jax.training.reporting import HARDWARE_FILE
+from seq2seq_jax.layout import CONFIG_FILE, HARDWARE_FILE
 
 if TYPE_CHECKING:
-    from seq2seq_jax.lab.results import Experiment, ModelResult
+    from seq2seq_jax.lab.experiments import Experiment
 
 MISSING = "–"
 BEGIN, END = "<!-- BEGIN {} -->", "<!-- END {} -->"
@@ -40,6 +40,18 @@ class TrainingInfo(NamedTuple):
     best_dev: float | None  # the best dev score and its step
     best_step: int | None
     hardware: tuple[str, ...]  # the lines of hardware.txt; () when not recorded
+
+
+class ModelResult(NamedTuple):
+    """One row of an experiment's table."""
+
+    model: str
+    workdir: Path
+    config_arg: str  # "configs/g014b2b.py:rnn"
+    status: str  # "ok", "not trained" or "failed: <reason>"
+    analysis: dict[str, Any] | None
+    training: TrainingInfo | None
+    source: str = "workdir"  # or "kept": read from kept decodes, not decoded here
 
 
 def _restart_note(t: TrainingInfo) -> str:
@@ -65,8 +77,8 @@ def note_hardware(directory: Path, description: str) -> None:
 
 def training_info(directory: Path) -> TrainingInfo:
     """Steps, wall time, best dev score and hardware of a workdir's training."""
-    config = config_lib.from_json((directory / "config.json").read_text()) if (
-        directory / "config.json").exists() else None
+    config = config_lib.from_json((directory / CONFIG_FILE).read_text()) if (
+        directory / CONFIG_FILE).exists() else None
     log_every = int(config.train.log_every) if config else 1
     metric = str(config.train.metric) if config else ""
     lower = config_lib.METRICS.get(metric) == "min"
@@ -226,8 +238,8 @@ def summary_markdown(exp: Experiment, rows: Sequence[ModelResult], command: str)
     lines += ["", "Training wall time: the logged training windows of `metrics.jsonl` summed "
               "(compilation and evaluations included). Decode wall time: the whole test split "
               "(compilation included). Train a model with `seq2seq-jax train --config "
-              "CONFIG --workdir WORKDIR` (plus `--config.data.manual_dir=...` for data under "
-              "`../shared/data/`), or with `--train` above."]
+              "CONFIG --workdir WORKDIR` (plus `--config.data.manual_dir=...` for data read from "
+              "files), or with `--train` above."]
     signatures = _signatures(rows)
     if signatures:
         lines += ["", "sacreBLEU signatures:", "", *signatures]

@@ -41,16 +41,20 @@ from typing import Any
 
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.files import write_atomic
+from seq2seq_jax.layout import (
+    CONFIG_FILE,
+    HARDWARE_FILE,
+    METRICS_FILE,
+    SENTENCEPIECE_DIR,
+    TOKENIZER_FILE,
+)
 from seq2seq_jax.training import checkpoint
-from seq2seq_jax.training.reporting import CONFIG_FILE, HARDWARE_FILE, METRICS_FILE
 
 MARK = "PARKED.json"
 # The run's record less metrics.jsonl (copied without a half-written last line),
-# plus what the data pipeline needs to rebuild the same batches (the names of
-# pipeline.TOKENIZER_FILE and its SentencePiece folder, spelled out here so that
-# parking does not import the data stack).
-SIDE_FILES = (CONFIG_FILE, "tokenizers.json", HARDWARE_FILE)
-SIDE_DIRS = ("sentencepiece",)
+# plus what the data pipeline needs to rebuild the same batches.
+SIDE_FILES = (CONFIG_FILE, TOKENIZER_FILE, HARDWARE_FILE)
+SIDE_DIRS = (SENTENCEPIECE_DIR,)
 
 
 def _whole_lines(text: str) -> str:

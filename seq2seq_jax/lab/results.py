@@ -34,29 +34,19 @@ import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import ml_collections
 
 from seq2seq_jax import config as config_lib
+from seq2seq_jax import layout
 from seq2seq_jax.evaluation import plots
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.lab import analysis
 from seq2seq_jax.lab import markdown as results_markdown
 from seq2seq_jax.lab.experiments import Experiment, config_spec, load_config
+from seq2seq_jax.lab.markdown import ModelResult
 from seq2seq_jax.training import lock
-
-
-class ModelResult(NamedTuple):
-    """One row of an experiment's table."""
-
-    model: str
-    workdir: Path
-    config_arg: str  # "configs/g014b2b.py:rnn"
-    status: str  # "ok", "not trained" or "failed: <reason>"
-    analysis: dict[str, Any] | None
-    training: results_markdown.TrainingInfo | None
-    source: str = "workdir"  # or "kept": read from kept decodes, not decoded here
 
 
 def _data_options(exp: Experiment, config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -81,7 +71,7 @@ def train_model(exp: Experiment, model: str, directory: Path) -> None:
     """
     from seq2seq_jax.cli import commands
 
-    saved = directory / "config.json"
+    saved = directory / layout.CONFIG_FILE
     config = (config_lib.from_json(saved.read_text()) if saved.exists()
               else load_config(exp, model))
     analysis.set_options(config, _data_options(exp, config))
@@ -94,7 +84,7 @@ def analyze_model(exp: Experiment, model: str, directory: Path, *, beam: int | N
                   ensemble: Sequence[Path] = (), alpha: float | None = None) -> dict[str, Any]:
     """``analysis.analyze`` with the experiment's buckets, options and heatmap lengths;
     ``alpha`` replaces the beam's length-penalty exponent (None: the config's)."""
-    saved = directory / "config.json"
+    saved = directory / layout.CONFIG_FILE
     options = dict(exp.options)
     if saved.exists():
         options.update(_data_options(exp, config_lib.from_json(saved.read_text())))
@@ -113,7 +103,7 @@ def kept_summary(exp: Experiment, kept_dir: Path, *, beam: int | None = None, li
     ``kept_dir`` is ``<kept>/<experiment>/<model>`` (for an ensemble, its first
     member's); its ``config.json`` gives the decoding that ``beam`` does not set.
     """
-    saved = kept_dir / "config.json"
+    saved = kept_dir / layout.CONFIG_FILE
     if not saved.is_file():
         return None
     config = config_lib.from_json(saved.read_text())
@@ -231,7 +221,7 @@ def train_length(exp: Experiment, rows: Sequence[ModelResult]) -> int | None:
     if not exp.train_length_option:
         return None
     for r in rows:
-        saved = r.workdir / "config.json"
+        saved = r.workdir / layout.CONFIG_FILE
         if r.analysis is not None and saved.exists():
             node: Any = config_lib.from_json(saved.read_text())
             for part in exp.train_length_option.split("."):

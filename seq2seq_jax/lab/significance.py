@@ -29,6 +29,7 @@ from scipy import stats
 
 from seq2seq_jax.evaluation import metrics
 from seq2seq_jax.lab.records import Record, load_records
+from seq2seq_jax.layout import ANALYSIS_DIR
 
 
 class Comparison(NamedTuple):
@@ -176,7 +177,7 @@ def records_path(runs: str | Path, experiment: str, system: str, split: str,
     """
     first = system.split("+")[0]
     tag = decode + (f"_ens-{system}" if "+" in system else "")
-    return Path(runs) / experiment / first / "analysis" / f"{split}_{tag}.jsonl"
+    return Path(runs) / experiment / first / ANALYSIS_DIR / f"{split}_{tag}.jsonl"
 
 
 def load_system(runs: str | Path, experiment: str, system: str, split: str = "test",

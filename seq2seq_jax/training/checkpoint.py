@@ -34,10 +34,10 @@ import jax
 import orbax.checkpoint as ocp
 
 from seq2seq_jax.errors import DataError
+from seq2seq_jax.layout import BEST, LATEST
 
 log = logging.getLogger(__name__)
 
-LATEST, BEST = "checkpoints", "best"
 EXPORTED = "exported"  # the meta key of a parameters-only save (``save_params``)
 CORRUPT_SUFFIX = ".corrupt"
 TMP_MARKER = ".orbax-checkpoint-tmp"

@@ -22,9 +22,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from seq2seq_jax.layout import RECORD_FILES
 from seq2seq_jax.training import checkpoint
 from seq2seq_jax.training import workdir as workdir_lib
-from seq2seq_jax.training.reporting import RECORD_FILES
 
 
 def export(workdir: str | Path, out: str | Path, *, average: int = 0) -> Path:

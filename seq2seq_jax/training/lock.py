@@ -20,15 +20,10 @@ from pathlib import Path
 from types import TracebackType
 
 from seq2seq_jax.errors import WorkdirError
+from seq2seq_jax.layout import LOCK_FILE, lock_file
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = "train.lock"
-
-
-def lock_file(process_index: int = 0) -> str:
-    """The lock file's name for one process of a run."""
-    return LOCK_FILE if process_index == 0 else f"train.{process_index}.lock"
 
 
 class WorkdirLockedError(WorkdirError):

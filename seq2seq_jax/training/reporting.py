@@ -15,14 +15,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from seq2seq_jax.layout import METRICS_FILE, TENSORBOARD_DIR
+
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.json"
-HARDWARE_FILE = "hardware.txt"
-# A run's own record, kept wherever its parameters go (export, kept decodes):
-# what it was, how its training went, and where it ran.
-RECORD_FILES = (CONFIG_FILE, METRICS_FILE, HARDWARE_FILE)
 
 
 def summarize_window(window: Sequence[Mapping[str, Any]], seconds: float) -> dict[str, float]:
@@ -75,7 +71,7 @@ class MetricWriter:
         self._file = self.path.open("a")
         try:
             from tensorboardX import SummaryWriter
-            self._tb = SummaryWriter(str(Path(workdir) / "tensorboard"))
+            self._tb = SummaryWriter(str(Path(workdir) / TENSORBOARD_DIR))
         except ImportError:  # pragma: no cover - tensorboardX is a dependency
             self._tb = None
 

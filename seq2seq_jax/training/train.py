@@ -19,14 +19,14 @@ import optax
 from jax.sharding import Mesh
 
 from seq2seq_jax import config as config_lib
-from seq2seq_jax import models
+from seq2seq_jax import layout, models, parallel
 from seq2seq_jax.data import batching, pipeline
 from seq2seq_jax.errors import NonFiniteError
 from seq2seq_jax.evaluation import evaluate
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.models import losses
 from seq2seq_jax.models.interface import Model
-from seq2seq_jax.training import checkpoint, host, parallel, reporting
+from seq2seq_jax.training import checkpoint, host, reporting
 from seq2seq_jax.training.stop import StopRequest
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def build_run(config: ml_collections.ConfigDict, workdir: Path,
     else:
         src_tok, tgt_tok = pipeline.build_tokenizers(config, train, workdir)
     if jax.process_index() == 0:  # one writer of the workdir's files
-        pipeline.save_tokenizers(workdir / pipeline.TOKENIZER_FILE, src_tok, tgt_tok)
+        pipeline.save_tokenizers(workdir / layout.TOKENIZER_FILE, src_tok, tgt_tok)
     cfg = models.make_config(config.model.to_dict(), src_tok.vocab_size, tgt_tok.vocab_size)
     pairs = pipeline.encode(train, src_tok, tgt_tok)
     bcfg = pipeline.batch_config(config)
@@ -275,7 +275,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
                         "bit-identical to one trained without the change",
                         workdir, int(state.step), ", ".join(changed))
     if jax.process_index() == 0:  # one writer of config.json and the metrics
-        write_atomic(workdir / "config.json", config_lib.to_json(config))
+        write_atomic(workdir / layout.CONFIG_FILE, config_lib.to_json(config))
 
     train_step = make_train_step(run.model, run.cfg, optimizer, t.label_smoothing,
                                  parallel.make_shardings(state, mesh))

@@ -167,12 +167,6 @@ def _symbols(tok: Any) -> list[str]:
     return [tok.id_to_token(i) for i in range(tok.vocab_size)]
 
 
-def ensemble_tag(workdirs: Sequence[str | Path]) -> str:
-    """``_ens-<folder>+<folder>...``: how an ensemble's outputs are named, every member's
-    folder in order, so that two ensembles scored from one workdir never share a file."""
-    return "_ens-" + "+".join(Path(w).resolve().name for w in workdirs)
-
-
 def load_ensemble(workdirs: Sequence[str | Path], average: int = 0) -> Trained:
     """One model decoding with the mean next-token probabilities of several workdirs.
 
