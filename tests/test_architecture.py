@@ -9,6 +9,7 @@ over decoding, over the model core; data beside the models; the research tooling
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -133,4 +134,30 @@ def test_the_top_level_shows_the_roles():
 def test_no_library_file_holds_a_machine_path():
     bad = [str(p) for p in PACKAGE.rglob("*.py")
            if any(s in p.read_text() for s in ("../shared", "/work/", "/home/"))]
+    assert bad == []
+
+
+GLOSSARY = {"B", "S", "T", "M", "V", "E", "H", "C", "Q", "A", "D", "N", "Dh", "F", "Y", "K",
+            "R"}
+
+
+def test_the_shape_glossary_is_the_one_in_models_interface():
+    doc = (PACKAGE / "models" / "interface.py").read_text()
+    rows = {line.split()[0] for line in doc.splitlines()
+            if line[:1].isupper() and len(line.split()[0]) <= 2 and "  " in line}
+    assert GLOSSARY - {"Dh"} <= rows
+
+
+@pytest.mark.parametrize("part", ["models", "decoding", "evaluation", "training", "data"])
+def test_shape_comments_use_only_the_glossary(part):
+    """``[B, R, T]``-style shapes name axes by the glossary's letters, each one meaning."""
+    shape = re.compile(r"\[((?:[0-9]*[A-Z][a-z]?|\.\.\.)(?:, *(?:[0-9]*[A-Z][a-z]?|\.\.\.))*)\]")
+    bad = []
+    for path in sorted((PACKAGE / part).rglob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            for match in shape.finditer(line):
+                axes = [a.strip().lstrip("0123456789") for a in match.group(1).split(",")]
+                unknown = [a for a in axes if a != "..." and a not in GLOSSARY]
+                if unknown:
+                    bad.append(f"{path.name}:{n}: {match.group(0)}")
     assert bad == []

@@ -1,6 +1,6 @@
 """Beam search over a model's step function (re-exported by ``decode``).
 
-Shapes as in ``decode``: B batch, K beam size, N n-best, L output length, S
+Shapes as in ``decode``: B batch, K beam size, R hypotheses returned (n-best), T output length, S
 source length, V target vocabulary. Beams are a second vmapped axis K sharing
 one memory; reordering them gathers every leaf of the model's cache (LSTM
 states and input feed, or a Transformer KV cache).
@@ -33,10 +33,10 @@ from seq2seq_jax.models.interface import Model, StepOutput
 class Hyps(NamedTuple):
     """K hypotheses per example (one of the two sets a beam search keeps)."""
 
-    tokens: Array  # [B, K, L] int32, PAD after the last token
+    tokens: Array  # [B, K, T] int32, PAD after the last token
     log_prob: Array  # [B, K] float32; -inf marks an empty slot
     score: Array  # [B, K] float32, log_prob / lp(number of tokens)
-    attention: Array | None  # [B, K, L, S] float32, or None without attention
+    attention: Array | None  # [B, K, T, S] float32, or None without attention
 
 
 class BeamState(NamedTuple):
@@ -141,7 +141,7 @@ def _beam_finalize(s: BeamState, n_best: int) -> Decoded:
     pool = _concat(s.finished, s.alive)  # [B, 2K, ...]
     in_finished = jnp.arange(pool.score.shape[1]) < s.finished.score.shape[1]
     group = jnp.where(pool.score > NEG_INF, jnp.where(in_finished, 0, 1), 2)  # [B, 2K]
-    order = jnp.lexsort((-pool.score, group), axis=-1)[:, :n_best]  # [B, N]
+    order = jnp.lexsort((-pool.score, group), axis=-1)[:, :n_best]  # [B, R]
     best = _gather(pool, order)
     return Decoded(best.tokens, lengths(best.tokens), best.log_prob, best.score,
                    best.attention, None)
@@ -175,13 +175,13 @@ def beam_search(model: Model, params: Params, cfg: Any, src: Array, max_len: int
       model, params, cfg, src, max_len: as in ``greedy``.
       beam_size: K (static).
       alpha: length-penalty exponent; 0 ranks by log-prob alone (static).
-      n_best: N <= K hypotheses returned per example, best first (static).
+      n_best: R <= K hypotheses returned per example, best first (static).
       early_stopping: stop an example once its finished set is settled; False
         always runs to ``max_len``, with the same result (static).
 
     Returns:
-      ``Decoded``: ``tokens [B, N, L]``, ``lengths``, ``log_prob``,
-      ``score [B, N]`` and ``attention [B, N, L, S]`` of each hypothesis (None
+      ``Decoded``: ``tokens [B, R, T]``, ``lengths``, ``log_prob``,
+      ``score [B, R]`` and ``attention [B, R, T, S]`` of each hypothesis (None
       without attention); ``logits`` is None.
     """
     if not 1 <= n_best <= beam_size:

@@ -1,6 +1,6 @@
 """Decoding: greedy search, beam search and sampling over a model's step function.
 
-Shapes: B batch, S source length, K beam size, N n-best, L output length
+Shapes: B batch, S source length, K beam size, R hypotheses returned (n-best), T output length
 (``max_len``), V target vocabulary.
 
 Every algorithm reaches a model only through its per-example functions
@@ -10,7 +10,7 @@ a second vmapped axis K sharing one memory; reordering them gathers every leaf
 of the model's cache (LSTM states and input feed, or a Transformer KV cache).
 
 * Outputs hold the generated tokens (no BOS), PAD after EOS; ``lengths`` count
-  the tokens up to and including EOS (L without one).
+  the tokens up to and including EOS (T without one).
 * PAD and BOS are never generated (their log-probs are set to -inf after the
   softmax), so every ``log_prob`` is the model's own.
 * Beam search ranks by ``score = log_prob / lp(length)``, the GNMT length
@@ -64,10 +64,10 @@ class SearchState(NamedTuple):
     t: Array  # [] int32, the output position decoded next
     cache: Any  # the model's decoder state, leaves [B, ...]
     done: Array  # [B] bool, EOS emitted
-    tokens: Array  # [B, L] int32, PAD from t on and after EOS
+    tokens: Array  # [B, T] int32, PAD from t on and after EOS
     log_prob: Array  # [B] float32
-    attention: Array | None  # [B, L, S] float32, or None without attention
-    logits: Array | None  # [B, L, V] float32, or None unless asked for
+    attention: Array | None  # [B, T, S] float32, or None without attention
+    logits: Array | None  # [B, T, V] float32, or None unless asked for
 
 
 def _search_step(fns: Batched, memory: Any, choose: Callable[[Array, Array], Array],
@@ -130,12 +130,12 @@ def greedy(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
       model, params, cfg: a model family's functions, params and frozen config
         (``model`` and ``cfg`` static).
       src: ``[B, S]`` int token ids, padded with PAD.
-      max_len: L, the most tokens generated per example, EOS included (static).
-      return_logits: also return every step's logits ``[B, L, V]`` (static).
+      max_len: T, the most tokens generated per example, EOS included (static).
+      return_logits: also return every step's logits ``[B, T, V]`` (static).
 
     Returns:
-      ``Decoded``: ``tokens [B, L]``, ``lengths``, ``log_prob == score [B]``,
-      ``attention [B, L, S]`` (None without attention) and ``logits``.
+      ``Decoded``: ``tokens [B, T]``, ``lengths``, ``log_prob == score [B]``,
+      ``attention [B, T, S]`` (None without attention) and ``logits``.
     """
     zero = jnp.zeros(())
     return _search(model, params, cfg, check_src(cfg, src, max_len), max_len, return_logits,
@@ -198,7 +198,7 @@ def decode(model: Model, params: Params, cfg: Any, src: Array, *, method: str = 
     ``max_len`` defaults to ``default_max_len(S)`` (capped by a config's own
     ``max_len``); pass it explicitly when the result must not depend on how far
     the batch was padded. Options of the other methods are ignored. Shapes as
-    in ``greedy`` and ``beam_search`` (beams have the n-best axis N);
+    in ``greedy`` and ``beam_search`` (beams have the n-best axis R);
     ``sample`` needs a PRNG ``key``.
     """
     if max_len is None:

@@ -24,14 +24,14 @@ NEG_INF = float("-inf")
 
 
 class Decoded(NamedTuple):
-    """The result of every algorithm; beam search adds an n-best axis N after B."""
+    """The result of every algorithm; beam search adds an n-best axis R after B."""
 
-    tokens: Array  # [B, L] int32 ([B, N, L] for beams); PAD after EOS
-    lengths: Array  # [B] int32 ([B, N]); tokens up to and including EOS
-    log_prob: Array  # [B] float32 ([B, N]); sum of the tokens' log-probabilities
-    score: Array  # [B] float32 ([B, N]); log_prob / lp(length) for beams, else log_prob
-    attention: Array | None  # [B, L, S] ([B, N, L, S]); zero after EOS; None without attention
-    logits: Array | None  # [B, L, V] every step's logits (greedy / sample, on request)
+    tokens: Array  # [B, T] int32 ([B, R, T] for beams); PAD after EOS
+    lengths: Array  # [B] int32 ([B, R]); tokens up to and including EOS
+    log_prob: Array  # [B] float32 ([B, R]); sum of the tokens' log-probabilities
+    score: Array  # [B] float32 ([B, R]); log_prob / lp(length) for beams, else log_prob
+    attention: Array | None  # [B, T, S] ([B, R, T, S]); zero after EOS; None without attention
+    logits: Array | None  # [B, T, V] every step's logits (greedy / sample, on request)
 
 
 def length_penalty(length: Array | int, alpha: float) -> Array:

@@ -90,7 +90,7 @@ def predict(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
         toks = parallel.to_host(result.tokens)
         attn = None if result.attention is None or not with_attention else parallel.to_host(
             result.attention)
-        if toks.ndim == 3:  # beams: [B, N, L] -> the best hypothesis
+        if toks.ndim == 3:  # beams: [B, R, T] -> the best hypothesis
             toks = toks[:, 0]
             attn = None if attn is None else attn[:, 0]
         for r, i in enumerate(rows):

@@ -1,7 +1,7 @@
 """Attention over encoder states: additive (Bahdanau) and multiplicative (Luong).
 
-Shapes: S source positions, Q query width (decoder state), K key width
-(encoder state), A scoring width.
+Shapes (``interface``'s glossary): S source positions, Q query width (decoder state),
+C key width (encoder state), A scoring width.
 
 Scores (one query ``s``, keys ``h_j``):
 
@@ -9,7 +9,7 @@ Scores (one query ``s``, keys ``h_j``):
 * ``dot``:        ``e_j = s^T h_j``                    (Luong et al. 2015, eq. 8)
 * ``general``:    ``e_j = s^T W h_j``                  (Luong et al. 2015, eq. 8)
 * ``concat``:     ``e_j = v^T tanh(W [s; h_j])``       (Luong et al. 2015, eq. 8)
-* ``scaled_dot``: ``e_j = s^T h_j / sqrt(K)``          (Vaswani et al. 2017, eq. 1)
+* ``scaled_dot``: ``e_j = s^T h_j / sqrt(C)``          (Vaswani et al. 2017, eq. 1)
 
 The key-side projection (``U h_j``, ``W h_j``) depends only on the encoder
 states, so ``precompute`` runs it once per sequence; ``attend`` then costs one
@@ -37,7 +37,7 @@ KINDS = ("additive", "dot", "general", "concat", "scaled_dot")
 class Keys(NamedTuple):
     """Encoder states prepared once per sequence."""
 
-    values: Array  # [S, K] encoder states (the context is their weighted sum)
+    values: Array  # [S, C] encoder states (the context is their weighted sum)
     proj: Array  # [S, A] key-side projection (``values`` itself for dot products)
     mask: Array  # [S] bool, True at real source positions
 
@@ -45,8 +45,8 @@ class Keys(NamedTuple):
 def init(key: Array, kind: str, query_dim: int, key_dim: int, attn_dim: int) -> Params:
     """Params for one scoring function.
 
-    additive / concat: ``w_q: [Q, A]``, ``w_k: [K, A]``, ``v: [A]``;
-    general: ``w: [K, Q]``; dot / scaled_dot: none.
+    additive / concat: ``w_q: [Q, A]``, ``w_k: [C, A]``, ``v: [A]``;
+    general: ``w: [C, Q]``; dot / scaled_dot: none.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown attention kind {kind!r}; choose one of {list(KINDS)}")
@@ -64,7 +64,7 @@ def init(key: Array, kind: str, query_dim: int, key_dim: int, attn_dim: int) -> 
 
 
 def precompute(params: Params, kind: str, values: Array, mask: Array) -> Keys:
-    """Project the encoder states ``values: [S, K]`` once per sequence."""
+    """Project the encoder states ``values: [S, C]`` once per sequence."""
     if kind in ("additive", "concat"):
         proj = nn.dense(params["w_k"], values)
     elif kind == "general":
@@ -103,7 +103,7 @@ def attend(params: Params, kind: str, query: Array, keys: Keys) -> tuple[Array, 
     """Attend with ``query: [Q]`` over ``keys``.
 
     Returns:
-      context ``[K]`` (the weighted sum of ``keys.values``) and weights ``[S]``,
+      context ``[C]`` (the weighted sum of ``keys.values``) and weights ``[S]``,
       non-negative, summing to one over real positions, zero at padding.
     """
     w = masked_softmax(scores(params, kind, query, keys), keys.mask)

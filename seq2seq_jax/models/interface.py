@@ -1,8 +1,28 @@
 """The interface every model family offers, so training, decoding,
 benchmarking and checkpointing treat them alike.
 
-Shapes (per example, unbatched): S source length, T target length,
-V target vocabulary.
+The shape glossary of the whole package: each letter means one thing everywhere, in
+shape comments (``# [T, V]``) and docstrings. Model functions are written per example;
+B appears where a batch does.
+
+====  =========================================================================
+B     batch
+S     source positions
+T     target positions: teacher-forced inputs, or the tokens a decoder emits
+M     positions a Transformer decode cache holds (``max_len``)
+V     target vocabulary
+E     embedding width
+H     recurrent hidden width (one direction)
+C     encoder state width, the keys and values of recurrent attention
+Q     query width (the decoder state that scores attention)
+A     additive attention's scoring width
+D     Transformer model width
+N     attention heads;  Dh: head width, D / N
+F     feed-forward width
+Y     stacked layers
+K     beam size
+R     hypotheses returned per input (n-best, R <= K)
+====  =========================================================================
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Shapes: S source length, T target length, M decode-cache length (``max_len``),
 D model width (``d_model``), N heads, Dh head width (D / N), F feed-forward
-width, V vocabulary, L decoder layers.
+width, V vocabulary, Y decoder layers (``interface``'s glossary).
 
 Scaled dot-product attention, per head (Vaswani et al. 2017, eq. 1)::
 
@@ -45,16 +45,16 @@ class TransformerMemory(NamedTuple):
     """The encoded source, computed once per sequence."""
 
     enc: Array  # [S, D] encoder output (after the final norm when pre-norm)
-    k: Array  # [L, S, N, Dh] cross-attention keys of every decoder layer
-    v: Array  # [L, S, N, Dh] cross-attention values of every decoder layer
+    k: Array  # [Y, S, N, Dh] cross-attention keys of every decoder layer
+    v: Array  # [Y, S, N, Dh] cross-attention values of every decoder layer
     mask: Array  # [S] bool, True at real source positions
 
 
 class TransformerCache(NamedTuple):
     """Decoder self-attention keys and values of the positions decoded so far."""
 
-    k: Array  # [L, M, N, Dh]; rows >= pos are unused
-    v: Array  # [L, M, N, Dh]
+    k: Array  # [Y, M, N, Dh]; rows >= pos are unused
+    v: Array  # [Y, M, N, Dh]
     pos: Array  # [] int32, the position the next ``step`` decodes
 
 
@@ -139,7 +139,7 @@ def _decoder_layer(params: Params, cfg: TransformerConfig, x: Array, self_mask: 
                    ) -> tuple[Array, tuple[Array, Array] | None, Array | None]:
     """Decoder block ``layer`` over ``x: [T, D]`` at positions ``pos .. pos+T-1``.
 
-    With ``cache`` (all layers' keys and values, ``[L, M, N, Dh]`` each) the
+    With ``cache`` (all layers' keys and values, ``[Y, M, N, Dh]`` each) the
     block writes its new self-attention keys and values at ``[layer, pos]`` in
     place and attends over the cache row; without it, over ``x`` alone.
     ``self_mask`` is ``[T, M]`` (or ``[T, T]``), ``cross_mask`` ``[T, S]``.
@@ -233,7 +233,7 @@ def encode(params: Params, cfg: TransformerConfig, src: Array,
     if cfg.pre_norm:
         x = nn.layer_norm(params["encoder"]["norm"], x)
     layers = params["decoder"]["layers"]
-    # cross-attention keys and values of every decoder layer: [L, S, N, Dh]
+    # cross-attention keys and values of every decoder layer: [Y, S, N, Dh]
     k = jnp.stack([split_heads(p["cross_attn"]["k"], x, cfg.heads) for p in layers])
     v = jnp.stack([split_heads(p["cross_attn"]["v"], x, cfg.heads) for p in layers])
     return TransformerMemory(x, k, v, mask)
@@ -256,7 +256,7 @@ def _decode(params: Params, cfg: TransformerConfig, memory: TransformerMemory, x
 
     Returns:
       Logits ``[T, V]``, last-layer cross-attention averaged over heads ``[T, S]``,
-      and the updated cache keys and values ``[L, M, N, Dh]`` (None without a cache).
+      and the updated cache keys and values ``[Y, M, N, Dh]`` (None without a cache).
     """
     cross_mask = jnp.broadcast_to(memory.mask, (x.shape[0], memory.mask.shape[0]))  # [T, S]
     layers = params["decoder"]["layers"]
