@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -256,3 +258,251 @@ def to_json(config: ml_collections.ConfigDict) -> str:
 
 def from_json(text: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.loads(text))
+
+
+# What each option means, for ``seq2seq-jax train --help``; the model section's come from
+# the docstrings of the model config dataclasses (``model_option_help``).
+HELP = {
+    "seed": "seed of initialisation, dropout and the batch order",
+    "data.name": "dataset: cmudict_g2p, cmudict_g2p/stress, cmudict_g014b2b, "
+                 "multi30k/<src>_<tgt>_<raw|tok>, synthetic/<copy|reverse|addition>, "
+                 "tfds:<catalog name>",
+    "data.data_dir": "where prepared tfds data goes ('' = $TFDS_DATA_DIR or "
+                     "~/tensorflow_datasets)",
+    "data.manual_dir": "folder of the source files (cmudict_g014b2b, multi30k)",
+    "data.skip_bad_lines": "drop malformed lines of the source files (counted) instead of "
+                           "stopping at the first",
+    "data.src_tokenizer": "source tokenizer: char, symbol or sentencepiece",
+    "data.tgt_tokenizer": "target tokenizer: char, symbol or sentencepiece",
+    "data.vocab_size": "SentencePiece vocabulary size",
+    "data.spm_model_type": "SentencePiece model: bpe or unigram",
+    "data.joint_vocab": "SentencePiece: one model for source and target",
+    "data.max_src_len": "longest source in tokens; longer training pairs are dropped",
+    "data.max_tgt_len": "longest target in tokens, EOS included",
+    "data.truncate": "cut over-long inputs at decoding instead of stopping",
+    "data.batch_size": "examples per step, over all devices",
+    "data.eval_batch_size": "examples per decoding batch",
+    "data.train_limit": "use the first N training examples only (0 = all)",
+    "data.eval_limit": "evaluate on the first N examples only (0 = all)",
+    "data.synthetic.num_train": "synthetic: training examples",
+    "data.synthetic.num_dev": "synthetic: dev examples",
+    "data.synthetic.num_test": "synthetic: test examples",
+    "data.synthetic.min_len": "synthetic: shortest sequence",
+    "data.synthetic.train_max_len": "synthetic: longest training and dev sequence",
+    "data.synthetic.test_max_len": "synthetic: longest test sequence",
+    "data.synthetic.seed": "synthetic: seed of the generated data",
+    "model.name": "model family: rnn, bahdanau, luong or transformer",
+    "train.num_steps": "training steps (batches)",
+    "train.optimizer": "adam or adamw",
+    "train.learning_rate": "peak learning rate",
+    "train.weight_decay": "adamw's decoupled weight decay",
+    "train.warmup_steps": "steps of linear warmup",
+    "train.schedule": "after warmup: constant, rsqrt or cosine",
+    "train.clip_norm": "global gradient-norm clipping",
+    "train.label_smoothing": "label smoothing of the cross-entropy",
+    "train.log_every": "steps between logged training metrics",
+    "train.eval_every": "steps between dev evaluations (each saves a checkpoint)",
+    "train.checkpoint_every": "steps between checkpoints",
+    "train.keep_checkpoints": "newest checkpoints kept (for resuming and --average)",
+    "train.patience": "evaluations without improvement before stopping (0 = never)",
+    "train.metric": "dev metric of the best checkpoint: wer, per, bleu, tok_bleu, chrf, "
+                    "exact_match",
+    "train.eval_split": "split of the dev evaluations",
+    "train.eval_max_examples": "dev examples decoded at each evaluation (0 = all)",
+    "train.skip_nonfinite": "skip and count non-finite updates instead of stopping",
+    "train.grad_accum_steps": "batches whose gradients make one update",
+    "parallel.model_parallel": "devices on the model axis; the rest split the batch",
+    "parallel.distributed": "join several hosts (jax.distributed.initialize)",
+    "decode.method": "greedy, beam or sample",
+    "decode.beam_size": "beam search: hypotheses kept",
+    "decode.alpha": "beam search: GNMT length-penalty exponent (0 = log-probability)",
+    "decode.temperature": "sampling temperature",
+    "decode.top_k": "sampling: keep the k likeliest tokens (0 = all)",
+    "decode.top_p": "sampling: nucleus probability mass",
+    "decode.max_len": "longest output in tokens (0 = data.max_tgt_len)",
+}
+
+
+def model_option_help(family: str) -> dict[str, str]:
+    """``option: meaning`` of ``model.name=family``, read from its config's docstring."""
+    doc = models.config_class(family).__doc__ or ""
+    out: dict[str, str] = {}
+    names: list[str] = []
+    for line in doc.partition("Attributes:")[2].splitlines():
+        head, sep, text = line.strip().partition(": ")
+        if sep and line.startswith("      ") and not line.startswith("       ") and all(
+                n.strip().isidentifier() for n in head.split(",")):
+            names = [n.strip() for n in head.split(",")]
+            for n in names:
+                out[n] = text.strip()
+        elif names and line.strip():
+            for n in names:
+                out[n] += " " + line.strip()
+    # "d_model: model width; heads: attention heads": a second option on the same line
+    for key, text in list(out.items()):
+        for part in text.split("; ")[1:]:
+            name, sep, rest = part.partition(": ")
+            if sep and name.isidentifier() and name not in out:
+                out[name] = rest
+                out[key] = text.split("; ")[0]
+    return out
+
+
+def describe(config: ml_collections.ConfigDict) -> list[tuple[str, Any, str]]:
+    """Every option of ``config`` as ``(key, value, meaning)``, in the config's order."""
+    model_help = model_option_help(config.model.name)
+    rows = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for key, value in node.items():
+            full = f"{prefix}{key}"
+            if isinstance(value, ml_collections.ConfigDict):
+                walk(value, full + ".")
+            else:
+                text = HELP.get(full) or (model_help.get(key, "") if prefix == "model." else "")
+                rows.append((full, value, text))
+
+    walk(config, "")
+    return rows
+
+
+def differences(config: ml_collections.ConfigDict,
+                base: ml_collections.ConfigDict | None = None) -> list[tuple[str, Any, Any]]:
+    """``(key, value, default)`` of every option of ``config`` that differs from ``base``
+    (the defaults: ``default_config()`` with the defaults of ``config``'s model family),
+    keys missing from either included."""
+    if base is None:
+        base = default_config()
+        base.model = model_section(name=config.model.name)
+    flat = {k: v for k, v, _ in describe(config)}
+    flat_base = {k: v for k, v, _ in describe(base)}
+    return [(k, flat.get(k, "(absent)"), flat_base.get(k, "(absent)"))
+            for k in sorted(set(flat) | set(flat_base))
+            if flat.get(k, "(absent)") != flat_base.get(k, "(absent)")]
+
+
+def _where(error: BaseException, path: Path) -> str:
+    """``FILE, line N`` of the deepest traceback frame inside ``path``."""
+    if isinstance(error, SyntaxError) and error.filename == str(path):
+        return f"{path}, line {error.lineno}"
+    line = None
+    tb = error.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"{path}, line {line}" if line is not None else str(path)
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """``get_config(ARG)`` of the config ``spec`` names (``NAME[:ARG]`` or ``FILE.py[:ARG]``).
+
+    Raises:
+      ConfigError: an unknown name, a missing file, or a file that fails to load or whose
+        ``get_config`` raises: one line naming the file and line and the exception (the
+        original is chained, for ``--traceback``).
+    """
+    path, arg = resolve_config(spec)
+    if not path.is_file():
+        raise ConfigError(f"--config: cannot load the config file {path} (no such file)")
+    try:
+        module = load_config_module(str(path))
+        config = module.get_config() if arg is None else module.get_config(arg)
+    except SyntaxError as e:
+        raise ConfigError(f"--config {spec}: {_where(e, path.resolve())}: syntax error: "
+                          f"{e.msg}") from e
+    except Exception as e:  # the file's own code raised: say where, not a traceback
+        raise ConfigError(f"--config {spec}: {_where(e, path.resolve())}: "
+                          f"{type(e).__name__}: {e}") from e
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"--config {spec}: get_config() returned {type(config).__name__}, "
+                          "not an ml_collections.ConfigDict")
+    return config
+
+
+def split_config_args(argv: Sequence[str]) -> tuple[str | None, list[str], list[str]]:
+    """``(--config spec or None, the --config.KEY=VALUE overrides, everything else)``."""
+    spec, overrides, rest = None, [], []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        a = items[i]
+        if a == "--config":
+            if i + 1 >= len(items):
+                raise ConfigError("--config needs a value: NAME[:ARG] or FILE.py[:ARG]")
+            spec, i = items[i + 1], i + 2
+            continue
+        if a.startswith("--config="):
+            spec = a.partition("=")[2]
+        elif a.startswith("--config."):
+            overrides.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return spec, overrides, rest
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str],
+                    command: str = "train") -> ml_collections.ConfigDict:
+    """``config`` with ``--config.KEY=VALUE`` overrides applied (ml_collections' flag
+    parser: values are parsed as the option's type; an unknown key is an error).
+
+    Raises:
+      ConfigError: ``invalid COMMAND option: ...`` naming the flag.
+    """
+    from absl import flags as absl_flags
+    from ml_collections import config_flags
+
+    if not overrides:
+        return config
+    fv = absl_flags.FlagValues()
+    try:  # ml_collections applies the overrides when the flag is defined, then parses
+        config_flags.DEFINE_config_dict("config", config, "experiment config", flag_values=fv,
+                                        lock_config=True, sys_argv=[command, *overrides])
+        fv([command, *overrides])
+    except (absl_flags.Error, AttributeError, KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"invalid {command} option: "
+                          f"{_unknown_key(e, overrides) or _one_line(e)}") from None
+    return fv.config
+
+
+def read_config(argv: Sequence[str], command: str = "train") -> ml_collections.ConfigDict:
+    """The config that ``--config SPEC`` and ``--config.KEY=VALUE ...`` name (without
+    ``--config``: the default one). ``argv`` may hold nothing else.
+
+    Raises:
+      ConfigError: naming the bad option, file or line.
+    """
+    spec, overrides, rest = split_config_args(argv)
+    if rest:
+        raise ConfigError(f"unexpected arguments {rest}")
+    config = load_config(spec) if spec else default_config()
+    return apply_overrides(config, overrides, command)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e)
+    if "Traceback (most recent call last)" in text:
+        head, _, trace = text.partition("Traceback (most recent call last)")
+        text = head + trace.strip().splitlines()[-1]  # the exception, not the traceback
+    text = text.replace("\\n", " ").replace("\\'", "'").replace("\\", "")
+    return " ".join(text.split()).strip("'\" ")
+
+
+def _unknown_key(e: BaseException, overrides: Sequence[str]) -> str | None:
+    """``--config.a.b: the config has no key 'b'`` when an override names a missing key;
+    ml_collections' own suggestion ("Did you mean ...") is kept as a hint."""
+    if not isinstance(e, AttributeError | KeyError):
+        return None
+    text = _one_line(e)
+    found = re.match(r"(?:Key )?[\"']?([A-Za-z_]\w*)", text)
+    if found is None:
+        return None
+    key = found.group(1)
+    flags = [a.split("=")[0] for a in overrides]
+    flag = next((f for f in flags if f.endswith(f".{key}")), None)
+    if flag is None:
+        return None
+    hint = re.search(r'Did you mean "(\w+)"', text)
+    return f"{flag}: the config has no key {key!r}" + (
+        f"; did you mean {hint.group(1)!r}?" if hint else "")

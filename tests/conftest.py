@@ -19,6 +19,9 @@ jax.config.update("jax_default_matmul_precision", "highest")
 _CACHE = os.environ.get("SEQ2SEQ_JAX_TEST_CACHE",
                         os.path.join(os.path.dirname(__file__), "..", ".jax_cache"))
 jax.config.update("jax_compilation_cache_dir", _CACHE)
+# The command line turns the persistent cache on (seq2seq_jax.inference.compilation): the
+# same folder, and downloads into a folder of the test run, never the user's.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 

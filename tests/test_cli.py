@@ -293,3 +293,62 @@ def test_bench_subcommand_passes_every_option_through(monkeypatch):
     monkeypatch.setattr("seq2seq_jax.bench.harness.bench_main", fake_bench_main)
     assert cli.main(["bench", "--quick", "--out", "somewhere"]) == 0
     assert seen["argv"] == ["--quick", "--out", "somewhere"]
+
+
+# --- help, version, the resolved config ------------------------------------------------
+
+def test_help_and_version_answer_without_jax():
+    code = ("import sys; from seq2seq_jax.cli import parser\n"
+            "for argv in (['--version'], ['--help'], ['train', '--help'], ['eval', '--help'],"
+            " ['predict', '--help'], ['export', '--help']):\n"
+            "    assert parser.main(argv) == 0, argv\n"
+            "print('jax' in sys.modules, 'tensorflow_datasets' in sys.modules)")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "False False"
+    assert out.stdout.startswith("seq2seq-jax ")  # --version
+
+
+def test_train_help_lists_every_option_with_default_and_meaning(capsys):
+    assert cli.main(["train", "--help", "--config", f"{SMOKE}:synthetic"]) == 0
+    out = capsys.readouterr().out
+    for key in ("data.batch_size", "train.num_steps", "model.hidden", "decode.alpha"):
+        line = next(x for x in out.splitlines() if x.strip().startswith(key + " "))
+        assert len(line.split()) >= 3, line  # key, default, meaning
+    assert "--print-config" in out and "g014b2b" in out  # the shipped configs by name
+
+
+def test_print_config_shows_the_differences_and_the_parameter_count(data_dir, capsys):
+    assert cli.main(["train", f"--config={SMOKE}:synthetic", "--print-config",
+                     f"--config.data.data_dir={data_dir}", "--config.model.hidden=24"]) == 0
+    out = capsys.readouterr().out
+    assert "model.hidden = 24" in out and "data.name = 'synthetic/reverse'" in out
+    assert "parameters: " in out
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("def get_config(:\n", r"bad.py, line 1: syntax error"),
+    ("import os\n\n\ndef get_config():\n    raise RuntimeError('boom')\n",
+     r"bad.py, line 5: RuntimeError: boom"),
+])
+def test_a_broken_config_file_is_one_line_naming_file_and_line(tmp_path, capsys, text,
+                                                               expect):
+    (tmp_path / "bad.py").write_text(text)
+    err = _run_error(["train", f"--config={tmp_path / 'bad.py'}", f"--workdir={tmp_path}/w"],
+                     capsys)
+    assert expect in err and len(err.strip().splitlines()) == 1
+
+
+def test_traceback_flag_shows_the_whole_traceback(tmp_path):
+    (tmp_path / "bad.py").write_text("def get_config():\n    raise RuntimeError('boom')\n")
+    with pytest.raises(Exception, match="boom"):
+        cli.main(["--traceback", "train", f"--config={tmp_path / 'bad.py'}",
+                  f"--workdir={tmp_path}/w"])
+
+
+def test_a_shipped_config_by_name(tmp_path, capsys):
+    err = _run_error(["train", "--config", "g2p:bahdanau", f"--workdir={tmp_path}"], capsys)
+    assert "there is no config named 'g2p'" in err and "g2p_bahdanau" in err

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from seq2seq_jax import config as config_lib
+from seq2seq_jax import models
 from seq2seq_jax.errors import ConfigError
 
 
@@ -159,3 +160,12 @@ def test_configs_without_the_new_sections_still_validate():
     d = config_lib.default_config().to_dict()
     del d["parallel"], d["train"]["grad_accum_steps"]
     config_lib.validate(config_lib.from_json(json.dumps(d)))
+
+
+@pytest.mark.parametrize("family", models.NAMES)
+def test_every_option_has_a_meaning(family):
+    """``train --help`` explains every key of every family's config."""
+    c = config_lib.default_config()
+    c.model = config_lib.model_section(name=family)
+    missing = [key for key, _, text in config_lib.describe(c) if not text]
+    assert missing == []

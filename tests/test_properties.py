@@ -262,7 +262,7 @@ def test_run_predict_writes_one_line_an_input(trained, lines):
     """What the CLI does with each line of stdin or --input, --truncate on."""
     workdir, _ = trained
     out = io.StringIO()
-    commands.run_predict(str(workdir), [x + "\n" for x in lines], out, truncate=True)
+    commands.run_predict(str(workdir), [[x + "\n" for x in lines]], out, truncate=True)
     assert out.getvalue().count("\n") == len(lines)
 
 
@@ -276,7 +276,8 @@ def test_attention_plot_of_tex_like_input(trained, tmp_path_factory, text):
     """Source symbols like "$^$" once made matplotlib parse the title as mathtext and fail."""
     workdir, _ = trained
     plot = tmp_path_factory.mktemp("plot") / "attention.png"
-    commands.run_predict(str(workdir), [text + "\n"], io.StringIO(), attention_plot=str(plot))
+    commands.run_predict(str(workdir), [[text + "\n"]], io.StringIO(),
+                         attention_plot=str(plot))
     assert plot.stat().st_size > 1000
     with open(plot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -32,11 +32,18 @@ from seq2seq_jax.models.interface import Model
 log = logging.getLogger(__name__)
 
 
+# Batch sizes a short input list is padded to (larger lists use data.eval_batch_size).
+BATCH_SIZES = (1, 8, 64)
+
+
 class Prediction(NamedTuple):
-    text: str  # the decoded output
+    text: str  # the decoded output (the best hypothesis)
     src_tokens: list[str]  # source symbols, for plot labels
     out_tokens: list[str]  # output symbols up to EOS
     attention: np.ndarray | None  # [len(out_tokens) + 1, len(src_tokens)], EOS row last
+    # the R best hypotheses, best first, each (text, score): beam search's length-normalised
+    # score, or greedy search's and sampling's log-probability
+    hypotheses: tuple[tuple[str, float], ...] = ()
 
 
 def _encode_sources(texts: Sequence[str], src_tok: tokenizers.Tokenizer, max_len: int,
@@ -60,8 +67,12 @@ def _encode_sources(texts: Sequence[str], src_tok: tokenizers.Tokenizer, max_len
 def predict(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
             tgt_tok: tokenizers.Tokenizer, texts: Sequence[str],
             config: ml_collections.ConfigDict, *, with_attention: bool = False,
-            truncate: bool | None = None, mesh: Mesh | None = None) -> list[Prediction]:
+            truncate: bool | None = None, mesh: Mesh | None = None,
+            n_best: int = 1) -> list[Prediction]:
     """Decode every text with ``config.decode`` options; outputs in input order.
+
+    ``n_best`` = R hypotheses per text come back in ``Prediction.hypotheses`` with their
+    scores (beam search: R <= beam size; greedy and sampling: 1).
 
     With a ``mesh``, each batch of ``data.eval_batch_size`` sources is split
     over its data axis (``eval_batch_size`` must be a multiple of the
@@ -73,7 +84,10 @@ def predict(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
     buckets = batching.bucket_boundaries(d.max_src_len)
     max_len = dec.max_len or d.max_tgt_len
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    bsz = d.eval_batch_size
+    # A few fixed batch sizes, each compiled once: one word does not decode 512 rows
+    # (a mesh splits data.eval_batch_size, a multiple of its devices, as it is).
+    bsz = next((b for b in BATCH_SIZES if mesh is None and len(ids) <= b < d.eval_batch_size),
+               d.eval_batch_size)
     out: list[Prediction | None] = [None] * len(ids)
     key = jax.random.PRNGKey(config.seed)
     for start in range(0, len(order), bsz):
@@ -86,19 +100,24 @@ def predict(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
         result = decode.decode(model, params, cfg, src_in, method=dec.method,
                                max_len=max_len, beam_size=dec.beam_size, alpha=dec.alpha,
                                temperature=dec.temperature, top_k=dec.top_k,
-                               top_p=dec.top_p, key=jax.random.fold_in(key, start))
-        toks = parallel.to_host(result.tokens)
+                               top_p=dec.top_p, key=jax.random.fold_in(key, start),
+                               n_best=n_best if dec.method == "beam" else 1)
+        all_toks = parallel.to_host(result.tokens)
+        scores = parallel.to_host(result.score)
         attn = None if result.attention is None or not with_attention else parallel.to_host(
             result.attention)
-        if toks.ndim == 3:  # beams: [B, R, T] -> the best hypothesis
-            toks = toks[:, 0]
-            attn = None if attn is None else attn[:, 0]
+        if all_toks.ndim == 2:  # greedy, sampling: one hypothesis, [B, T]
+            all_toks, scores = all_toks[:, None], scores[:, None]
+        elif attn is not None:  # beams: [B, R, T, S] -> the best hypothesis's
+            attn = attn[:, 0]
         for r, i in enumerate(rows):
-            content = tokenizers.content_ids(toks[r].tolist())
+            hyps = tuple((tgt_tok.decode(tokenizers.content_ids(t.tolist())), float(sc))
+                         for t, sc in zip(all_toks[r], scores[r], strict=True))
+            content = tokenizers.content_ids(all_toks[r, 0].tolist())
             src_syms = [src_tok.id_to_token(j) for j in ids[i]]
             out_syms = [tgt_tok.id_to_token(j) for j in content]
             a = None if attn is None else attn[r, :len(content) + 1, :len(ids[i])]
-            out[i] = Prediction(tgt_tok.decode(content), src_syms, out_syms, a)
+            out[i] = Prediction(hyps[0][0], src_syms, out_syms, a, hyps)
     return [p for p in out if p is not None]
 
 

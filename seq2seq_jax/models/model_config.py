@@ -8,6 +8,7 @@ naming the option and its valid choices.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from seq2seq_jax.errors import ConfigError
@@ -167,7 +168,8 @@ class TransformerConfig:
       d_model: model width; heads: attention heads (d_model % heads == 0).
       ff_dim: feed-forward inner width.
       enc_layers, dec_layers: blocks per stack.
-      dropout: residual, embedding and feed-forward dropout; attn_dropout on weights.
+      dropout: residual, embedding and feed-forward dropout.
+      attn_dropout: dropout on the attention weights.
       pre_norm: layer norm before each sub-layer (True) or after the residual.
       tie_output: output projection is the transposed target embedding.
       share_embeddings: one embedding table for source and target (joint vocab).
@@ -218,3 +220,60 @@ class TransformerConfig:
         _rate("dropout", self.dropout)
         _rate("attn_dropout", self.attn_dropout)
         return self
+
+
+ModelConfig = RNNConfig | TransformerConfig
+
+NAMES = ("rnn", "bahdanau", "luong", "transformer")
+_ATTENTION = {"rnn": "none", "bahdanau": "bahdanau", "luong": "luong"}
+
+
+def config_class(name: str) -> type[RNNConfig] | type[TransformerConfig]:
+    """The config dataclass of ``model.name``."""
+    if name not in NAMES:
+        raise ConfigError(f"model.name={name!r} is not valid; choose one of {list(NAMES)}")
+    return TransformerConfig if name == "transformer" else RNNConfig
+
+
+def option_defaults(name: str) -> dict[str, Any]:
+    """Every option a ``model`` section of ``model.name`` may set, with its default.
+
+    The vocabulary sizes and the attention kind are not options: the data and
+    the name set them.
+    """
+    return {f.name: f.default for f in dataclasses.fields(config_class(name))
+            if f.name not in ("src_vocab", "tgt_vocab", "attention")}
+
+
+def check_options(name: str, keys: Any) -> None:
+    """``ConfigError`` naming the first of ``keys`` that is no option of ``name``."""
+    valid = option_defaults(name)
+    unknown = sorted(set(keys) - set(valid) - {"name"})
+    if unknown:
+        raise ConfigError(f"model.{unknown[0]} is not an option of model.name={name!r}; "
+                          f"valid options: {sorted(valid)}")
+
+
+def make_config(model: Mapping[str, Any], src_vocab: int, tgt_vocab: int) -> ModelConfig:
+    """Build and validate the frozen config from a ``model`` mapping (e.g. a ConfigDict).
+
+    ``model["name"]`` picks the family; every other key must be a field of its
+    config dataclass. Raises ``ConfigError`` naming an unknown key or a bad value,
+    with the valid choices, before anything is compiled.
+    """
+    model = dict(model)
+    name = model.pop("name", None)
+    if name is None:
+        raise ConfigError(f"model.name is missing; choose one of {list(NAMES)}")
+    cls = config_class(name)
+    check_options(name, model)
+    if name in _ATTENTION:
+        model["attention"] = _ATTENTION[name]
+    return cls(src_vocab=src_vocab, tgt_vocab=tgt_vocab, **model).validate()
+
+
+def model_name(cfg: ModelConfig) -> str:
+    """The registry name of a config (inverse of ``make_config``)."""
+    if isinstance(cfg, TransformerConfig):
+        return "transformer"
+    return {v: k for k, v in _ATTENTION.items()}[cfg.attention]

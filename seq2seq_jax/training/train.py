@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -263,6 +264,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
         saved, _ = checkpoint.read_meta(workdir, checkpoint.LATEST)
     run = build_run(config, workdir, saved["tokenizers"] if saved else None)
     state = init_state(run.model, run.cfg, optimizer, config.seed, mesh)
+    if jax.process_index() == 0:
+        print(f"{config.model.name} on {config.data.name}: "
+              f"{models.param_count(state.params):,} parameters (source vocabulary "
+              f"{run.src_tok.vocab_size}, target vocabulary {run.tgt_tok.vocab_size})",
+              file=sys.stderr)
     restored = ckpt.restore_latest(state) if saved is not None else None
     if restored is not None:
         state, meta, _ = restored
