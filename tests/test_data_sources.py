@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tensorflow_datasets as tfds
 
-from seq2seq_jax.data import preparing, sources
+from seq2seq_jax.data import fingerprint, preparing, sources
 from seq2seq_jax.data.examples import iter_pairs
 from seq2seq_jax.data.multi30k import SPLIT_STEMS, file_name
 from seq2seq_jax.data.sources import dataset_names, load_split, resolve_split
@@ -110,9 +110,14 @@ def test_plain_tfds_data_source_works_without_tensorflow(tmp_path):
     assert list(iter_pairs(source)) == [("hello world", "hallo welt"), ("thanks", "danke")]
 
 
-def _lock_path(data_dir: Path, name: str = "multi30k/de_en_raw") -> Path:
+def _prepared_root(data_dir: Path, manual: Path, name: str = "multi30k/de_en_raw") -> Path:
+    """The tfds data_dir of ``name`` prepared from ``manual`` (named by its fingerprint)."""
+    return data_dir / fingerprint.BY_SOURCE / sources.source_record(name, manual)["digest"][:16]
+
+
+def _lock_path(data_dir: Path, manual: Path, name: str = "multi30k/de_en_raw") -> Path:
     base, _, config = name.partition("/")
-    return data_dir / base / config / preparing.PREPARE_LOCK
+    return _prepared_root(data_dir, manual, name) / base / config / preparing.PREPARE_LOCK
 
 
 def _locked_elsewhere(path: Path) -> bool:
@@ -135,18 +140,18 @@ def test_preparation_holds_the_lock_and_reuse_does_not_take_it(tmp_path, monkeyp
     prepare = tfds.core.GeneratorBasedBuilder.download_and_prepare
 
     def spy(self, *args, **kwargs):
-        seen.append(_locked_elsewhere(_lock_path(data_dir)))
+        seen.append(_locked_elsewhere(_lock_path(data_dir, manual)))
         return prepare(self, *args, **kwargs)
 
     monkeypatch.setattr(tfds.core.GeneratorBasedBuilder, "download_and_prepare", spy)
     sources.prepare_builder("multi30k/de_en_raw", data_dir=data_dir, manual_dir=manual)
     assert seen == [True]  # prepared under the lock
-    assert not _locked_elsewhere(_lock_path(data_dir))  # and released after
+    assert not _locked_elsewhere(_lock_path(data_dir, manual))  # and released after
     # Prepared data is reused without the lock: a read-only data_dir keeps working.
-    _lock_path(data_dir).unlink()
-    sources.prepare_builder("multi30k/de_en_raw", data_dir=data_dir)
+    _lock_path(data_dir, manual).unlink()
+    sources.prepare_builder("multi30k/de_en_raw", data_dir=data_dir, manual_dir=manual)
     assert seen == [True, False]
-    assert not _lock_path(data_dir).exists()
+    assert not _lock_path(data_dir, manual).exists()
 
 
 def _waiting_for_flock(pid: int) -> bool:
@@ -162,8 +167,9 @@ def test_a_run_waiting_on_another_preparation_reads_its_data(tmp_path):
     FileExistsError, or finds no splits, without the lock)."""
     manual = fake_multi30k(tmp_path / "m30k")
     data_dir = tmp_path / "d"
-    lock_path = _lock_path(data_dir)
+    lock_path = _lock_path(data_dir, manual)
     lock_path.parent.mkdir(parents=True)
+    root = _prepared_root(data_dir, manual)
     script = ("import sys\n"
               "from seq2seq_jax.data.examples import iter_pairs\n"
               "from seq2seq_jax.data.sources import load_split\n"
@@ -179,8 +185,8 @@ def test_a_run_waiting_on_another_preparation_reads_its_data(tmp_path):
             assert second.poll() is None, second.communicate()
             assert time.monotonic() < deadline, "the second run never waited on the lock"
             time.sleep(0.1)
-        assert not (data_dir / "multi30k" / "de_en_raw" / "1.0.0").exists()
-        builder = sources.BUILDERS["multi30k"](config="de_en_raw", data_dir=data_dir)
+        assert not (root / "multi30k" / "de_en_raw" / "1.0.0").exists()
+        builder = sources.BUILDERS["multi30k"](config="de_en_raw", data_dir=root)
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=manual))
     out, err = second.communicate(timeout=120)

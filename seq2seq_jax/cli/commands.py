@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -19,6 +20,8 @@ from seq2seq_jax.evaluation import evaluate, plots
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.training import checkpoint, workdir
 
+log = logging.getLogger(__name__)
+
 
 def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, Any]:
     """Train (or resume) in ``directory``; first say which options differ from the
@@ -32,6 +35,24 @@ def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, An
           + ("; " + ", ".join(f"{k}={v!r}" for k, v, _ in changed) if changed else ""),
           file=sys.stderr)
     return train_and_evaluate(config, directory)
+
+
+def warn_if_other_sources(directory: Path, config: ml_collections.ConfigDict) -> bool:
+    """Warn when ``config``'s data comes from other sources than the run trained on
+    (``layout.DATA_FILE``, written by ``train``); True if it does."""
+    from seq2seq_jax.data import fingerprint
+
+    saved = directory / layout.DATA_FILE
+    if not saved.is_file():
+        return False
+    trained_on = json.loads(saved.read_text())
+    now = pipeline.source_record(config)
+    if trained_on.get("digest") == now["digest"]:
+        return False
+    log.warning("%s trained on %s; this evaluation reads %s: scores on other data than "
+                "the run's", directory, fingerprint.describe(trained_on),
+                fingerprint.describe(now))
+    return True
 
 
 def check_options(beam: int | None = None, temperature: float | None = None,
@@ -123,6 +144,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
         config = config_lib.apply_overrides(config, data_overrides, "eval")
         trained = trained._replace(config=config)
     _apply_decode_options(config, beam, False, None, alpha)
+    warn_if_other_sources(Path(directory), config)
     examples = pipeline.load_examples(config, split, limit)
     result = evaluate.evaluate_examples(trained.model, trained.params, trained.cfg,
                                         trained.src_tok, trained.tgt_tok, examples, config)

@@ -68,6 +68,14 @@ def tokenizers_to_dict(src: tokenizers.Tokenizer, tgt: tokenizers.Tokenizer) -> 
     return {"source": src.to_dict(), "target": tgt.to_dict()}
 
 
+def source_record(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The fingerprint of the sources ``config``'s data is prepared from
+    (``sources.source_record``), without the per-file list."""
+    d = config.data
+    rec = sources.source_record(d.name, d.manual_dir or None)
+    return {k: v for k, v in rec.items() if k != "files"}
+
+
 def tokenizer_from_dict(d: Mapping[str, Any]) -> tokenizers.Tokenizer:
     """Restore a tokenizer of any kind (SentencePiece too) from ``Tokenizer.to_dict()``.
 

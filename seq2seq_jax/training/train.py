@@ -6,6 +6,7 @@ Shapes: B batch, S source length, T target length, V target vocabulary.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sys
 import time
@@ -22,7 +23,7 @@ from jax.sharding import Mesh
 from seq2seq_jax import config as config_lib
 from seq2seq_jax import layout, models, parallel
 from seq2seq_jax.data import batching, pipeline
-from seq2seq_jax.errors import NonFiniteError
+from seq2seq_jax.errors import DataError, NonFiniteError
 from seq2seq_jax.evaluation import evaluate
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.models import losses
@@ -178,6 +179,7 @@ class Run(NamedTuple):
     tgt_tok: Any
     train_iter: batching.BatchIterator
     dev: list[dict[str, Any]]
+    sources: dict[str, Any] | None = None  # the data's fingerprint (pipeline.source_record)
 
 
 def check_finite(state: TrainState, allow_skip: bool) -> None:
@@ -213,7 +215,33 @@ def _meta(run: Run, step: int, stopper: EarlyStopping) -> dict[str, Any]:
     return {"config": run.config.to_dict(), "model_name": run.config.model.name,
             "tokenizers": pipeline.tokenizers_to_dict(run.src_tok, run.tgt_tok),
             "data_position": step, "early_stopping": dataclasses.asdict(stopper),
-            "versions": host.library_versions()}
+            "versions": host.library_versions(), "data_sources": run.sources}
+
+
+def check_sources(workdir: Path, config: ml_collections.ConfigDict,
+                  saved: dict[str, Any] | None) -> dict[str, Any]:
+    """The fingerprint of the data this run reads, checked against the one it trained on.
+
+    Raises:
+      DataError: a resumed run whose data's sources changed since it started (naming
+        both), unless ``data.accept_changed_sources``.
+    """
+    from seq2seq_jax.data import fingerprint
+
+    now = pipeline.source_record(config)
+    before = (saved or {}).get("data_sources")
+    if before and before.get("digest") != now["digest"]:
+        message = (f"{workdir}: the data changed since this run started: it trained on "
+                   f"{fingerprint.describe(before)}, the data now is "
+                   f"{fingerprint.describe(now)}")
+        if not config.data.get("accept_changed_sources", False):
+            raise DataError(f"{message}. Train in a new --workdir, or pass "
+                            "--config.data.accept_changed_sources=True to go on with the "
+                            "new data knowingly")
+        log.warning("%s; going on with the new data (data.accept_changed_sources)", message)
+    if jax.process_index() == 0:
+        write_atomic(workdir / layout.DATA_FILE, json.dumps(now, indent=2, sort_keys=True))
+    return now
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
@@ -262,7 +290,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
     saved = None
     if ckpt.latest_step() is not None:
         saved, _ = checkpoint.read_meta(workdir, checkpoint.LATEST)
+    sources = check_sources(workdir, config, saved)
     run = build_run(config, workdir, saved["tokenizers"] if saved else None)
+    run = run._replace(sources=sources)
     state = init_state(run.model, run.cfg, optimizer, config.seed, mesh)
     if jax.process_index() == 0:
         print(f"{config.model.name} on {config.data.name}: "
