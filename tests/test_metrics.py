@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,19 +173,42 @@ def test_char_accuracy_hand_computed():
         metrics.char_accuracy(["a"], [])
 
 
-@pytest.mark.parametrize("tokenised, plain", [
-    ("ein mann mit einem hut , der etwas anstarrt .",
+@pytest.mark.parametrize("lang, tokenised, plain", [
+    ("de", "ein mann mit einem hut , der etwas anstarrt .",
      "Ein mann mit einem hut, der etwas anstarrt."),
-    ("ein kind mit der nummer &quot; 93 &quot; fährt ski .",
+    ("de", "ein kind mit der nummer &quot; 93 &quot; fährt ski .",
      'Ein kind mit der nummer "93" fährt ski.'),
-    ("zwei jungen essen ihr mcdonald &apos; s-menü ( draußen ) !",
-     "Zwei jungen essen ihr mcdonald's-menü (draußen)!"),
-    ("ein gut @-@ gelaunter hund &amp; ein kind", "Ein gut-gelaunter hund & ein kind"),
-    ("", ""),
+    ("de", "ein gut @-@ gelaunter hund &amp; ein kind", "Ein gut-gelaunter hund & ein kind"),
+    ("fr", "l&apos; homme regarde l&apos; eau .", "L'homme regarde l'eau."),
+    ("en", "a man &apos;s dog ( brown ) !", "A man's dog (brown)!"),
+    ("en", "", ""),
 ])
-def test_moses_detokenize(tokenised, plain):
-    assert metrics.moses_detokenize(tokenised) == plain
-    assert metrics.moses_detokenize(tokenised, capitalize=False) == plain[:1].lower() + plain[1:]
+def test_moses_detokenize(lang, tokenised, plain):
+    assert metrics.moses_detokenize(tokenised, lang=lang) == plain
+    assert metrics.moses_detokenize(tokenised, capitalize=False, lang=lang) == (
+        plain[:1].lower() + plain[1:])
+
+
+@pytest.mark.parametrize("lang", ["de", "en", "fr"])
+def test_detokenised_multi30k_references_are_the_raw_ones(lang):
+    """The official tokenised test2016 references, detokenised, are the raw ones (lowercased)
+    for at least 99 % of the sentences: the detokeniser undoes what Moses did."""
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
+    if not root.is_dir():
+        pytest.skip(f"{root} is not present")
+    with gzip.open(root / "tok" / f"test_2016_flickr.lc.norm.tok.{lang}.gz", "rt") as f:
+        tok = f.read()
+    with gzip.open(root / f"test_2016_flickr.{lang}.gz", "rt") as f:
+        raw = f.read()
+    pairs = list(zip(tok.splitlines(), raw.splitlines(), strict=True))
+    same = sum(metrics.moses_detokenize(t, lang=lang).lower() == r.lower() for t, r in pairs)
+    assert same >= 0.99 * len(pairs)
+
+
+def test_target_language_of_a_dataset_name():
+    assert metrics.target_language("multi30k/en_de_tok") == "de"
+    assert metrics.target_language("multi30k/fr_en_raw") == "en"
+    assert metrics.target_language("tfds:ted_hrlr_translate/pt_to_en") == "en"
 
 
 def test_bleu_lowercase_ignores_case_only():

@@ -13,6 +13,7 @@ sacrebleu (Post 2018) and return its signature, so a score can be reproduced.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple
 
@@ -252,49 +253,40 @@ def char_accuracy(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float]:
             "char_matches": float(matches), "char_positions": float(positions)}
 
 
-_MOSES_ESCAPES = (("&apos;", "'"), ("&quot;", '"'), ("&#91;", "["), ("&#93;", "]"),
-                  ("&#124;", "|"), ("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
-_NO_SPACE_BEFORE = frozenset(".,!?:;)]}%")
-_NO_SPACE_AFTER = frozenset("([{")
 
 
-def moses_detokenize(text: str, capitalize: bool = True) -> str:
-    """Undo Moses tokenisation well enough to score with sacreBLEU's own tokeniser.
+@functools.cache
+def _detokenizer(lang: str) -> Any:
+    from sacremoses import MosesDetokenizer
 
-    Unescapes ``&quot;``-style entities, joins ``@-@`` hyphens, attaches closing
-    punctuation to the word before and opening brackets to the word after,
-    treats straight double quotes as alternately opening and closing, and
-    writes apostrophes without spaces (``mcdonald ' s`` -> ``mcdonald's``).
-    Lowercased text stays lowercased except, with ``capitalize``, its first
-    letter (sentence case): true casing needs a cased model.
+    return MosesDetokenizer(lang=lang)
+
+
+def target_language(data_name: str) -> str:
+    """The target language of a Multi30k dataset (``multi30k/en_de_tok`` -> ``de``, bare
+    ``multi30k`` -> ``de``); ``en`` for other datasets, whose names do not say."""
+    if not data_name.startswith("multi30k"):
+        return "en"
+    pair = data_name.rpartition("/")[2].split("_")
+    return pair[1] if len(pair) >= 2 and len(pair[1]) == 2 else "de"  # multi30k: en_de
+
+
+def moses_detokenize(text: str, capitalize: bool = True, lang: str = "en") -> str:
+    """Undo Moses tokenisation (sacremoses, the maintained port of Moses'
+    detokenizer.perl, with its rules for ``lang``), to score with sacreBLEU's own
+    tokeniser: unescapes ``&quot;``-style entities, joins ``@-@`` hyphens, attaches
+    punctuation and apostrophes. Lowercased text stays lowercased except, with
+    ``capitalize``, its first letter (sentence case): true casing needs a cased model.
 
     Args:
       text: one tokenised sentence, tokens separated by spaces.
       capitalize: upper-case the first character.
+      lang: the text's language (``en``, ``de``, ``fr``, ...).
 
     Returns:
       The detokenised sentence.
     """
-    for escaped, plain in _MOSES_ESCAPES:
-        text = text.replace(escaped, plain)
-    out = ""
-    glue = True  # no space before the next token
-    quotes = 0
-    for tok in text.replace(" @-@ ", "-").split():
-        if tok == '"':
-            quotes += 1
-            opening = quotes % 2 == 1
-            out += ("" if glue or not opening else " ") + tok
-            glue = opening
-        elif tok == "'":
-            out += tok
-            glue = True
-        elif tok in _NO_SPACE_BEFORE:
-            out += tok
-            glue = False
-        else:
-            out += ("" if glue else " ") + tok
-            glue = tok in _NO_SPACE_AFTER
+    out = _detokenizer(lang).detokenize(text.split(), unescape=True) if text.strip() else ""
     if capitalize and out:
         out = out[0].upper() + out[1:]
     return out

@@ -36,7 +36,7 @@ from seq2seq_jax import config as config_lib
 from seq2seq_jax import layout
 from seq2seq_jax.constants import DEFAULT_ALPHA
 from seq2seq_jax.data import pipeline, sources
-from seq2seq_jax.evaluation import evaluate
+from seq2seq_jax.evaluation import evaluate, metrics
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.lab.records import (  # re-exported: the analysis API in one place
     UNITS,
@@ -307,7 +307,9 @@ def analyze(directory: str | Path, split: str = "test", *, edges: Sequence[int],
         "workdir": str(directory), "key": key, "split": split, "model": config.model.name,
         "data": config.data.name, "decode": name, "kind": kind,
         "unit": UNITS[kind], "examples": len(records), "main_metric": main_metric(kind, tokenized),
-        "metrics": score_records(kind, records, tokenized) if records else {},
+        "metrics": score_records(kind, records, tokenized,
+                                 lang=metrics.target_language(config.data.name)
+                                 ) if records else {},
         "edges": list(edges), "by_length": bucket_scores(kind, records, edges, tokenized),
         "records_file": records_path.name, **facts,
     }

@@ -79,7 +79,7 @@ def main_metric(kind: str, tokenized: bool = True) -> str:
 
 
 def score_records(kind: str, records: Sequence[Record], tokenized: bool = True,
-                  full: bool = True) -> dict[str, Any]:
+                  full: bool = True, lang: str = "en") -> dict[str, Any]:
     """The task's corpus metrics over ``records``.
 
     Args:
@@ -111,7 +111,7 @@ def score_records(kind: str, records: Sequence[Record], tokenized: bool = True,
     out: dict[str, Any] = {"tok_bleu": tok["bleu"], "tok_bleu_signature": tok["signature"]}
     raw = [r.raw_references or [] for r in records]
     if full and all(raw):
-        detok = [metrics.moses_detokenize(h) for h in hyps]
+        detok = [metrics.moses_detokenize(h, lang=lang) for h in hyps]
         out.update(metrics.bleu_chrf(detok, raw))
         lc = metrics.bleu_lowercase(detok, raw)
         out.update(bleu_lc=lc["bleu"], bleu_lc_signature=lc["signature"])

@@ -64,11 +64,12 @@ def check_aligned(systems: Sequence[tuple[str, Sequence[Record]]]) -> None:
                                  f"{base_name}'s ({a.source!r}): not the same test set")
 
 
-def _scored_hypotheses(records: Sequence[Record], tokenized: bool, cased: bool) -> list[str]:
+def _scored_hypotheses(records: Sequence[Record], tokenized: bool, cased: bool,
+                       lang: str = "en") -> list[str]:
     """The hypotheses as the table's BLEU scores them (detokenised for cased BLEU of
     tokenised data)."""
     hyps = [r.hypothesis for r in records]
-    return [metrics.moses_detokenize(h) for h in hyps] if tokenized and cased else hyps
+    return [metrics.moses_detokenize(h, lang=lang) for h in hyps] if tokenized and cased else hyps
 
 
 def _bleu_metric_and_refs(records: Sequence[Record], hyps: Sequence[str], tokenized: bool,
@@ -88,8 +89,8 @@ def _bleu_metric_and_refs(records: Sequence[Record], hyps: Sequence[str], tokeni
 
 
 def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: bool = True,
-                cased: bool = False, test: str = "bs",
-                samples: int = 1000) -> tuple[list[Comparison], str]:
+                cased: bool = False, test: str = "bs", samples: int = 1000,
+                lang: str = "en") -> tuple[list[Comparison], str]:
     """Compare every system with the first (the baseline) on corpus BLEU.
 
     Args:
@@ -100,6 +101,7 @@ def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: b
         default (cased) BLEU.
       cased: tokenised data only: the tables' cased sacreBLEU instead, of the
         Moses-detokenised hypotheses against the stored ``raw_references``.
+      lang: the target language, for the detokeniser's rules.
       test: ``"bs"`` paired bootstrap resampling or ``"ar"`` approximate randomisation.
       samples: resamples (``bs``) or trials (``ar``); the confidence intervals always
         use ``samples`` bootstrap resamples. sacreBLEU seeds them with
@@ -114,7 +116,7 @@ def paired_bleu(systems: Sequence[tuple[str, Sequence[Record]]], *, tokenized: b
     if samples < 1:
         raise ValueError(f"samples {samples}: must be >= 1")
     named: list[tuple[str, Sequence[str]]] = [
-        (name, _scored_hypotheses(records, tokenized, cased)) for name, records in systems]
+        (name, _scored_hypotheses(records, tokenized, cased, lang)) for name, records in systems]
     metric_fn, streams = _bleu_metric_and_refs(systems[0][1], named[0][1], tokenized, cased)
     alone = len(named) == 1  # sacreBLEU's test needs a second system: the baseline again
     paired = PairedTest(named * 2 if alone else named, {"BLEU": metric_fn}, streams,
