@@ -39,6 +39,9 @@ from seq2seq_jax.layout import BEST, LATEST
 log = logging.getLogger(__name__)
 
 EXPORTED = "exported"  # the meta key of a parameters-only save (``save_params``)
+# Meta key of a best/ checkpoint that holds the parameters alone: the train state (with the
+# optimizer's) is written once, to checkpoints/; best/ is only ever read for decoding.
+PARAMS_ONLY = "params_only"
 CORRUPT_SUFFIX = ".corrupt"
 TMP_MARKER = ".orbax-checkpoint-tmp"
 # What reading a damaged step raises: missing files (OSError), truncated JSON

@@ -267,26 +267,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
         return _train_and_evaluate(config, workdir, stop_at)
 
 
-def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
-                        stop_at: int | None = None) -> dict[str, Any]:
-    """Train ``config`` in ``workdir``, resuming from its latest checkpoint if any.
-
-    ``stop_at`` ends this invocation after that step, as an interruption would
-    (the next call resumes from the latest checkpoint); tests use it.
-
-    Returns:
-      The summary: final step, best dev metric and its step, last train metrics.
-    """
-    # the config is validated and jax.distributed started by train_and_evaluate
-    mesh = parallel.mesh_from_config(config)  # every visible device; checks the batch sizes
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    t = config.train
-    mode = config_lib.METRICS[t.metric]
-    ckpt = checkpoint.Checkpointer(workdir, keep=t.keep_checkpoints, metric=t.metric, mode=mode)
-    stopper = EarlyStopping(mode)
-    optimizer = make_optimizer(t)
-
+def _resume(config: ml_collections.ConfigDict, workdir: Path, mesh: Mesh,
+            ckpt: checkpoint.Checkpointer, optimizer: optax.GradientTransformation,
+            ) -> tuple[Run, TrainState, EarlyStopping]:
+    """The run's data, model and state: fresh, or restored from the latest checkpoint."""
+    mode = config_lib.METRICS[config.train.metric]
     saved = None
     if ckpt.latest_step() is not None:
         saved, _ = checkpoint.read_meta(workdir, checkpoint.LATEST)
@@ -294,6 +279,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
     run = build_run(config, workdir, saved["tokenizers"] if saved else None)
     run = run._replace(sources=sources)
     state = init_state(run.model, run.cfg, optimizer, config.seed, mesh)
+    stopper = EarlyStopping(mode)
     if jax.process_index() == 0:
         print(f"{config.model.name} on {config.data.name}: "
               f"{models.param_count(state.params):,} parameters (source vocabulary "
@@ -312,18 +298,88 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
                         workdir, int(state.step), ", ".join(changed))
     if jax.process_index() == 0:  # one writer of config.json and the metrics
         write_atomic(workdir / layout.CONFIG_FILE, config_lib.to_json(config))
+    return run, state, stopper
 
+
+class _Loop(NamedTuple):
+    """What the steps of the loop share."""
+
+    config: ml_collections.ConfigDict
+    run: Run
+    ckpt: checkpoint.Checkpointer
+    writer: reporting.MetricWriter
+    progress: reporting.Progress
+    mesh: Mesh
+
+
+def _save(loop: _Loop, step: int, state: TrainState, stopper: EarlyStopping) -> None:
+    """A checkpoint at ``step``, after checking that nothing non-finite went in."""
+    check_finite(state, bool(loop.config.train.skip_nonfinite))
+    loop.ckpt.save(step, state, _meta(loop.run, step, stopper))
+
+
+def _log(loop: _Loop, step: int, state: TrainState, window: list[dict[str, jax.Array]],
+         seconds: float) -> dict[str, float]:
+    """The metrics of the steps since the last log, written and shown."""
+    t = loop.config.train
+    check_finite(state, bool(t.skip_nonfinite))
+    last = reporting.summarize_window(jax.device_get(window), seconds)
+    last["learning_rate"] = float(make_schedule(t)(step - 1))
+    last["skipped_updates"] = int(state.skipped)
+    loop.writer.write(step, last, prefix="train")
+    loop.progress.update(step, last)
+    return last
+
+
+def _evaluate(loop: _Loop, step: int, state: TrainState, stopper: EarlyStopping) -> bool:
+    """Score the dev set, keep the best parameters and a checkpoint; True to stop early."""
+    t, run = loop.config.train, loop.run
+    check_finite(state, bool(t.skip_nonfinite))
+    scores = evaluate.evaluate_examples(run.model, state.params, run.cfg, run.src_tok,
+                                        run.tgt_tok, run.dev, loop.config, mesh=loop.mesh)
+    loop.writer.write(step, scores, prefix="dev")
+    loop.progress.message(f"step {step}: dev " + reporting.format_metrics(scores))
+    if stopper.update(scores[t.metric], step):  # the parameters alone: read to decode
+        loop.ckpt.save_best(step, state.params, {**_meta(run, step, stopper),
+                                                 checkpoint.PARAMS_ONLY: True},
+                            scores[t.metric])
+    loop.ckpt.save(step, state, _meta(run, step, stopper))
+    if t.patience and stopper.bad_evals >= t.patience:
+        loop.progress.message(f"early stop at step {step}: no dev improvement in "
+                              f"{t.patience} evaluations")
+        return True
+    return False
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
+                        stop_at: int | None = None) -> dict[str, Any]:
+    """Train ``config`` in ``workdir``, resuming from its latest checkpoint if any.
+
+    ``stop_at`` ends this invocation after that step, as an interruption would
+    (the next call resumes from the latest checkpoint); tests use it.
+
+    Returns:
+      The summary: final step, best dev metric and its step, last train metrics.
+    """
+    # the config is validated and jax.distributed started by train_and_evaluate
+    mesh = parallel.mesh_from_config(config)  # every visible device; checks the batch sizes
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    t = config.train
+    ckpt = checkpoint.Checkpointer(workdir, keep=t.keep_checkpoints, metric=t.metric,
+                                   mode=config_lib.METRICS[t.metric])
+    optimizer = make_optimizer(t)
+    run, state, stopper = _resume(config, workdir, mesh, ckpt, optimizer)
     train_step = make_train_step(run.model, run.cfg, optimizer, t.label_smoothing,
                                  parallel.make_shardings(state, mesh))
     rows = parallel.process_rows(mesh, config.data.batch_size)  # this host's share
-    schedule = make_schedule(t)
-    writer = reporting.MetricWriter(workdir, enabled=jax.process_index() == 0)
-    progress = reporting.Progress(int(state.step), t.num_steps)
+    loop = _Loop(config, run, ckpt, reporting.MetricWriter(workdir,
+                                                           enabled=jax.process_index() == 0),
+                 reporting.Progress(int(state.step), t.num_steps), mesh)
     step = int(state.step)
     window: list[dict[str, jax.Array]] = []
     window_start = time.time()
     last: dict[str, float] = {}
-    allow_skip = bool(t.skip_nonfinite)
     stop = StopRequest().install()  # SIGTERM: finish the step, save it, exit
     stopped_by = ""
     try:
@@ -335,44 +391,25 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
             step += 1
             window.append(metrics)
             if step % t.log_every == 0 or step == t.num_steps:
-                check_finite(state, allow_skip)
-                last = reporting.summarize_window(jax.device_get(window),
-                                                  time.time() - window_start)
-                last["learning_rate"] = float(schedule(step - 1))
-                last["skipped_updates"] = int(state.skipped)
-                writer.write(step, last, prefix="train")
-                progress.update(step, last)
+                last = _log(loop, step, state, window, time.time() - window_start)
                 window, window_start = [], time.time()
             if step % t.eval_every == 0 or step == t.num_steps:
-                check_finite(state, allow_skip)
-                scores = evaluate.evaluate_examples(run.model, state.params, run.cfg,
-                                                    run.src_tok, run.tgt_tok, run.dev, config,
-                                                    mesh=mesh)
-                writer.write(step, scores, prefix="dev")
-                progress.message(f"step {step}: dev " + reporting.format_metrics(scores))
-                if stopper.update(scores[t.metric], step):
-                    ckpt.save_best(step, state, _meta(run, step, stopper), scores[t.metric])
-                ckpt.save(step, state, _meta(run, step, stopper))
-                if t.patience and stopper.bad_evals >= t.patience:
-                    progress.message(f"early stop at step {step}: no dev improvement in "
-                                     f"{t.patience} evaluations")
+                if _evaluate(loop, step, state, stopper):
                     break
             elif step % t.checkpoint_every == 0:
-                check_finite(state, allow_skip)
-                ckpt.save(step, state, _meta(run, step, stopper))
+                _save(loop, step, state, stopper)
             if stop.requested and step < t.num_steps:
-                check_finite(state, allow_skip)
-                ckpt.save(step, state, _meta(run, step, stopper))  # kept if just saved
+                _save(loop, step, state, stopper)  # kept if just saved
                 stopped_by = stop.name
-                progress.message(f"{stopped_by} at step {step}: checkpoint saved; the same "
-                                 "command resumes from it")
+                loop.progress.message(f"{stopped_by} at step {step}: checkpoint saved; the "
+                                      "same command resumes from it")
                 break
     finally:
         stop.uninstall()
         ckpt.wait()
         ckpt.close()
-        progress.close()
-        writer.close()
+        loop.progress.close()
+        loop.writer.close()
     summary: dict[str, Any] = {
         "step": step, "best_step": stopper.best_step, f"best_dev_{t.metric}": stopper.best,
         **{f"train_{k}": v for k, v in last.items()}}

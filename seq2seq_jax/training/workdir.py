@@ -45,11 +45,12 @@ def _load_at(workdir: Path, which: str, step: int) -> Trained:
     cfg = models.make_config(config.model.to_dict(), src_tok.vocab_size, tgt_tok.vocab_size)
     model = models.get_model(config.model.name)
     exported = meta.get(checkpoint.EXPORTED)
-    if exported is not None:  # parameters alone, written by ``export``
+    if exported is not None or meta.get(checkpoint.PARAMS_ONLY):
+        # parameters alone: written by ``export``, or training's best/ checkpoint
         template = jax.eval_shape(lambda: model.init(jax.random.key(0), cfg))
         params, _, _ = checkpoint.restore_params(workdir, template, which, step)
         return Trained(config, model, cfg, params, src_tok, tgt_tok, step, which,
-                       averaged=tuple(exported.get("averaged", ())))
+                       averaged=tuple((exported or {}).get("averaged", ())))
     optimizer = make_optimizer(config.train)
     template = jax.eval_shape(lambda: init_state(model, cfg, optimizer, config.seed))
     state, _, _ = checkpoint.restore_params(workdir, template, which, step)
