@@ -52,8 +52,7 @@ def sharpness(rows: Sequence[np.ndarray]) -> dict[str, float]:
 def workdir_stats(directory: str, limit: int, split: str = "test") -> dict[str, object]:
     trained = workdir_lib.load(directory, checkpoint.BEST)
     examples = pipeline.load_examples(trained.config, split, limit)
-    preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
-                             trained.tgt_tok, [ex["source"] for ex in examples],
+    preds = evaluate.predict(trained, [ex["source"] for ex in examples],
                              trained.config, with_attention=True, truncate=True)
     rows = [p.attention[:-1] for p in preds if p.attention is not None]
     if not rows:

@@ -208,8 +208,7 @@ def part(family: str, tmp: Path) -> Result:
         preds = {}
         for name, m, p in (("mesh", mesh, params), ("single", None, trained.params)):
             preds[name] = [x.text for x in evaluate.predict(
-                trained.model, p, trained.cfg, trained.src_tok, trained.tgt_tok, texts,
-                trained.config, mesh=m)]
+                trained._replace(params=p), texts, mesh=m)]
         return {"summary": {k: v for k, v in summary.items() if isinstance(v, int | float)},
                 "predictions": preds}
 

@@ -93,9 +93,14 @@ def tiny():
     return model, params, cfg, src_tok, tgt_tok, config
 
 
-def _predict(tiny, texts, **kw):
+def _trained(tiny) -> evaluate.Trained:
     model, params, cfg, src_tok, tgt_tok, config = tiny
-    return evaluate.predict(model, params, cfg, src_tok, tgt_tok, texts, config, **kw)
+    return evaluate.Trained(config, model, cfg, params, src_tok, tgt_tok)
+
+
+def _predict(tiny, texts, **kw):
+    config = tiny[-1]
+    return evaluate.predict(_trained(tiny), texts, config, **kw)
 
 
 def test_predict_returns_outputs_in_input_order(tiny):
@@ -138,10 +143,10 @@ def test_predict_rejects_overlong_inputs_unless_truncating(tiny):
     (cut,) = _predict(tiny, [long_text], truncate=True)
     assert cut.src_tokens == list(long_text[:10])
     # truncate=None follows config.data.truncate.
-    model, params, cfg, src_tok, tgt_tok, config = tiny
+    config = tiny[-1]
     config = config.copy_and_resolve_references()
     config.data.truncate = True
-    (same,) = evaluate.predict(model, params, cfg, src_tok, tgt_tok, [long_text], config)
+    (same,) = evaluate.predict(_trained(tiny), [long_text], config)
     assert same.text == cut.text
 
 
@@ -153,12 +158,12 @@ def test_predict_warns_about_unknown_symbols(tiny, caplog):
 
 
 def test_evaluate_examples_groups_g2p_words(tiny):
-    model, params, cfg, src_tok, tgt_tok, config = tiny
+    config = tiny[-1]
     config = config.copy_and_resolve_references()
     config.data.name = "cmudict_g2p"
     examples = [{"source": "abc", "target": "A B C"}, {"source": "fed", "target": "D E F"},
                 {"source": "abc", "target": "A B"}]
-    result = evaluate.evaluate_examples(model, params, cfg, src_tok, tgt_tok, examples, config)
+    result = evaluate.evaluate_examples(_trained(tiny), examples, config)
     assert result["examples"] == 2  # "abc" is decoded once
     preds = _predict(tiny, ["abc", "fed"])
     expected = evaluate.score("g2p", [p.text for p in preds], [["A B C", "A B"], ["D E F"]])
@@ -191,10 +196,10 @@ def _reference_nll_by_steps(tiny, pairs):
 
 
 def test_teacher_forced_equals_scoring_the_references_step_by_step(tiny):
-    model, params, cfg, src_tok, tgt_tok, config = tiny
+    config = tiny[-1]
     pairs = [("abcdef", "A B C"), ("fe", "D E F A"), ("aabbccab", "A"), ("c", "B B")]
     examples = [{"source": s, "target": t} for s, t in pairs]
-    got = evaluate.teacher_forced(model, params, cfg, src_tok, tgt_tok, examples, config)
+    got = evaluate.teacher_forced(_trained(tiny), examples, config)
     nll, acc, count = _reference_nll_by_steps(tiny, pairs)
     assert got["tokens"] == count == 14  # 10 symbols + 4 EOS
     assert got["nll"] == pytest.approx(nll, rel=1e-5)
@@ -203,17 +208,17 @@ def test_teacher_forced_equals_scoring_the_references_step_by_step(tiny):
     # Batch size and order change nothing.
     wide = config.copy_and_resolve_references()
     wide.data.eval_batch_size = 8
-    again = evaluate.teacher_forced(model, params, cfg, src_tok, tgt_tok, examples[::-1], wide)
+    again = evaluate.teacher_forced(_trained(tiny), examples[::-1], wide)
     assert again["nll"] == pytest.approx(got["nll"], rel=1e-5)
 
 
 def test_teacher_forced_cuts_overlong_pairs_and_rejects_an_empty_set(tiny):
-    model, params, cfg, src_tok, tgt_tok, config = tiny
+    config = tiny[-1]
     long_pair = {"source": "abcdefabcdefab", "target": "A B C D E F A B C D"}  # 14 > 10, 10 > 7
-    got = evaluate.teacher_forced(model, params, cfg, src_tok, tgt_tok, [long_pair], config)
+    got = evaluate.teacher_forced(_trained(tiny), [long_pair], config)
     assert got["tokens"] == config.data.max_tgt_len  # 7 symbols + EOS
     nll, _, _ = _reference_nll_by_steps(tiny, [(long_pair["source"][:10], "A B C D E F A")])
     # The cut target keeps its EOS, so it is scored as the 7-symbol reference.
     assert got["nll"] == pytest.approx(nll, rel=1e-5)
     with pytest.raises(DataError, match="no target tokens"):
-        evaluate.teacher_forced(model, params, cfg, src_tok, tgt_tok, [], config)
+        evaluate.teacher_forced(_trained(tiny), [], config)

@@ -236,8 +236,7 @@ def test_predict_any_text(trained, texts, truncate):
     caught = _Warnings()
     logging.getLogger(evaluate.__name__).addHandler(caught)
     try:
-        preds = evaluate.predict(t.model, t.params, t.cfg, t.src_tok, t.tgt_tok, texts,
-                                 t.config, truncate=truncate)
+        preds = evaluate.predict(t, texts, truncate=truncate)
     except DataError as e:
         first = next(i for i, x in enumerate(texts) if len(x) > max_len)  # one id a character
         assert not truncate

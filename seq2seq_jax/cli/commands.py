@@ -146,10 +146,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     _apply_decode_options(config, beam, False, None, alpha)
     warn_if_other_sources(Path(directory), config)
     examples = pipeline.load_examples(config, split, limit)
-    result = evaluate.evaluate_examples(trained.model, trained.params, trained.cfg,
-                                        trained.src_tok, trained.tgt_tok, examples, config)
-    result.update(evaluate.teacher_forced(trained.model, trained.params, trained.cfg,
-                                          trained.src_tok, trained.tgt_tok, examples, config))
+    result = evaluate.evaluate_examples(trained, examples, config)
+    result.update(evaluate.teacher_forced(trained, examples, config))
     result.update(split=split, step=trained.step, checkpoint=trained.which,
                   exported=checkpoint.is_export(Path(directory)),
                   decode=config.decode.method,
@@ -162,8 +160,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
         result["ensemble"] = list(trained.members)
     if examples_to_show:
         sources, refs = evaluate.group_references(examples[:examples_to_show * 4])
-        preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
-                                 trained.tgt_tok, sources[:examples_to_show], config,
+        preds = evaluate.predict(trained, sources[:examples_to_show], config,
                                  truncate=True)
         for s, r, p in zip(sources, refs, preds, strict=False):
             mark = "ok " if p.text in r else "ERR"
@@ -341,8 +338,7 @@ def run_predict(directory: str, batches: Iterable[Sequence[str]], out: TextIO,
     index = 0
     for batch in batches:
         texts = [t.rstrip("\n") for t in batch]
-        preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
-                                 trained.tgt_tok, texts, config, with_attention=plots_wanted,
+        preds = evaluate.predict(trained, texts, config, with_attention=plots_wanted,
                                  truncate=truncate, n_best=n_best)
         for text, p in zip(texts, preds, strict=True):
             index += 1

@@ -26,8 +26,8 @@ from seq2seq_jax.data import batching, pipeline, tokenizers
 from seq2seq_jax.decoding import decode
 from seq2seq_jax.errors import DataError
 from seq2seq_jax.evaluation import metrics
+from seq2seq_jax.evaluation.trained import Trained
 from seq2seq_jax.models import losses
-from seq2seq_jax.models.interface import Model
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,8 @@ def _encode_sources(texts: Sequence[str], src_tok: tokenizers.Tokenizer, max_len
     return ids
 
 
-def predict(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
-            tgt_tok: tokenizers.Tokenizer, texts: Sequence[str],
-            config: ml_collections.ConfigDict, *, with_attention: bool = False,
+def predict(trained: Trained, texts: Sequence[str],
+            config: ml_collections.ConfigDict | None = None, *, with_attention: bool = False,
             truncate: bool | None = None, mesh: Mesh | None = None,
             n_best: int = 1) -> list[Prediction]:
     """Decode every text with ``config.decode`` options; outputs in input order.
@@ -78,6 +77,9 @@ def predict(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
     over its data axis (``eval_batch_size`` must be a multiple of the
     data-parallel device count) and decoded where ``params`` live.
     """
+    config = trained.config if config is None else config
+    model, params, cfg = trained.model, trained.params, trained.cfg
+    src_tok, tgt_tok = trained.src_tok, trained.tgt_tok
     d, dec = config.data, config.decode
     truncate = d.truncate if truncate is None else truncate
     ids = _encode_sources(texts, src_tok, d.max_src_len, truncate)
@@ -147,29 +149,28 @@ def score(kind: str, hyps: Sequence[str], refs: Sequence[list[str]],
     return out
 
 
-def evaluate_examples(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
-                      tgt_tok: tokenizers.Tokenizer, examples: Sequence[dict[str, Any]],
-                      config: ml_collections.ConfigDict,
+def evaluate_examples(trained: Trained, examples: Sequence[dict[str, Any]],
+                      config: ml_collections.ConfigDict | None = None,
                       mesh: Mesh | None = None) -> dict[str, Any]:
     """Decode ``examples`` and score them; returns the metrics and the example count.
 
-    ``mesh``: shard each decoding batch over its data axis (see ``predict``).
+    ``config``: data and decoding options (default ``trained.config``); ``mesh``: shard
+    each decoding batch over its data axis (see ``predict``).
     """
+    config = trained.config if config is None else config
     kind = config_lib.task_kind(config.data.name)
     if kind == "g2p":
         sources, refs = group_references(examples)
     else:
         sources, refs = [e["source"] for e in examples], [[e["target"]] for e in examples]
-    preds = predict(model, params, cfg, src_tok, tgt_tok, sources, config,
-                    truncate=True, mesh=mesh)
+    preds = predict(trained, sources, config, truncate=True, mesh=mesh)
     result = score(kind, [p.text for p in preds], refs, config.data.name)
     result["examples"] = len(sources)
     return result
 
 
-def teacher_forced(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Tokenizer,
-                   tgt_tok: tokenizers.Tokenizer, examples: Sequence[dict[str, Any]],
-                   config: ml_collections.ConfigDict) -> dict[str, Any]:
+def teacher_forced(trained: Trained, examples: Sequence[dict[str, Any]],
+                   config: ml_collections.ConfigDict | None = None) -> dict[str, Any]:
     """Score every example's reference under teacher forcing, without dropout.
 
     Returns ``nll`` (mean per target token, EOS included, no label smoothing),
@@ -178,7 +179,9 @@ def teacher_forced(model: Model, params: Any, cfg: Any, src_tok: tokenizers.Toke
     word with two pronunciations contributes both; over-long pairs are cut at
     ``data.max_src_len`` / ``max_tgt_len``.
     """
-    pairs = pipeline.encode(examples, src_tok, tgt_tok)
+    config = trained.config if config is None else config
+    model, params, cfg = trained.model, trained.params, trained.cfg
+    pairs = pipeline.encode(examples, trained.src_tok, trained.tgt_tok)
     bcfg = dataclasses.replace(pipeline.batch_config(config, eval_mode=True), truncate=True)
 
     @jax.jit

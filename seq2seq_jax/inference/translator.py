@@ -82,7 +82,7 @@ class Translator:
 
         config = self._config(beam, alpha, n_best)
         t = self.trained
-        return evaluate.predict(t.model, t.params, t.cfg, t.src_tok, t.tgt_tok, list(texts),
+        return evaluate.predict(t, list(texts),
                                 config, with_attention=with_attention, truncate=truncate,
                                 n_best=n_best)
 

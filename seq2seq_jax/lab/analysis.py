@@ -136,8 +136,7 @@ def decode_records(trained: workdir.Trained, split: str,
         print(f"{truncated} sources are longer than data.max_src_len="
               f"{config.data.max_src_len} and are cut", file=sys.stderr)
     start = time.perf_counter()
-    preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
-                             trained.tgt_tok, texts, config, truncate=True)
+    preds = evaluate.predict(trained, texts, config, truncate=True)
     seconds = time.perf_counter() - start
     records = [Record(i, s, list(r), p.text, source_length(kind, s, tokenized),
                       None if raw is None else raw[i])
@@ -170,8 +169,7 @@ def attention_maps(trained: workdir.Trained, records: Sequence[Record],
     texts = [by_index[i].source for i in indices]
     if not texts:
         return []
-    preds = evaluate.predict(trained.model, trained.params, trained.cfg, trained.src_tok,
-                             trained.tgt_tok, texts, trained.config, with_attention=True,
+    preds = evaluate.predict(trained, texts, trained.config, with_attention=True,
                              truncate=True)
     maps = []
     for i, p in zip(indices, preds, strict=True):

@@ -25,6 +25,7 @@ from seq2seq_jax import layout, models, parallel
 from seq2seq_jax.data import batching, pipeline
 from seq2seq_jax.errors import DataError, NonFiniteError
 from seq2seq_jax.evaluation import evaluate
+from seq2seq_jax.evaluation.trained import Trained
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.models import losses
 from seq2seq_jax.models.interface import Model
@@ -335,8 +336,9 @@ def _evaluate(loop: _Loop, step: int, state: TrainState, stopper: EarlyStopping)
     """Score the dev set, keep the best parameters and a checkpoint; True to stop early."""
     t, run = loop.config.train, loop.run
     check_finite(state, bool(t.skip_nonfinite))
-    scores = evaluate.evaluate_examples(run.model, state.params, run.cfg, run.src_tok,
-                                        run.tgt_tok, run.dev, loop.config, mesh=loop.mesh)
+    now = Trained(loop.config, run.model, run.cfg, state.params, run.src_tok, run.tgt_tok,
+                  step)
+    scores = evaluate.evaluate_examples(now, run.dev, mesh=loop.mesh)
     loop.writer.write(step, scores, prefix="dev")
     loop.progress.message(f"step {step}: dev " + reporting.format_metrics(scores))
     if stopper.update(scores[t.metric], step):  # the parameters alone: read to decode

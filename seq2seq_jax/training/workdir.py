@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -15,23 +15,10 @@ import ml_collections
 from seq2seq_jax import models
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.errors import ConfigError
-from seq2seq_jax.models.interface import Model
+from seq2seq_jax.evaluation.trained import Trained  # re-exported: what load returns
 from seq2seq_jax.training import checkpoint
 
 log = logging.getLogger(__name__)
-
-
-class Trained(NamedTuple):
-    config: ml_collections.ConfigDict
-    model: Model
-    cfg: Any  # the frozen model config
-    params: Any
-    src_tok: Any
-    tgt_tok: Any
-    step: int
-    which: str  # "best" or "checkpoints"
-    averaged: tuple[int, ...] = ()  # the steps whose parameters were averaged, if any
-    members: tuple[str, ...] = ()  # an ensemble's checkpoints (``workdir/which/step``)
 
 
 def _load_at(workdir: Path, which: str, step: int) -> Trained:
