@@ -77,3 +77,30 @@ def test_an_ensemble_row_keeps_its_records_under_its_first_member(tmp_path):
                                      "test", "beam5")
     assert path.read_text() == '{"hyp": "a"}\n'
     assert json.loads(path.with_suffix(".json").read_text())["metrics"]["bleu"] == 1.0
+
+
+def _real_records(wd: Path, decode: str, hyps: list[str]) -> None:
+    from seq2seq_jax.lab.records import Record, save_records
+
+    save_records(wd / "analysis" / f"test_{decode}.jsonl", [
+        Record(i, f"source {i} .", [f"ref {i} ."], h, 2, [f"Ref {i}."])
+        for i, h in enumerate(hyps)])
+
+
+def test_records_are_kept_lean_with_the_references_once(tmp_path):
+    from seq2seq_jax.lab.records import load_records
+
+    a, b = _workdir(tmp_path, "luong"), _workdir(tmp_path, "rnn")
+    _real_records(a, "beam5", ["x .", "y ."])
+    _real_records(b, "beam5", ["z .", "w ."])
+    dest = tmp_path / "kept"
+    keep.keep_rows("multi30k", [(a, _summary()), (b, _summary())], dest)
+    refs = list((dest / "multi30k" / keep.REFERENCES).iterdir())
+    assert len(refs) == 1  # the same test set: its references once
+    for wd in (a, b):
+        kept = dest / "multi30k" / wd.name / "analysis" / "test_beam5.jsonl"
+        assert "source 0" not in kept.read_text() and "Ref 0" not in kept.read_text()
+        assert load_records(kept) == load_records(wd / "analysis" / "test_beam5.jsonl")
+    refs[0].write_text(refs[0].read_text().replace("ref 1", "ref one"))
+    with pytest.raises(ValueError, match="changed since"):
+        load_records(dest / "multi30k" / "luong" / "analysis" / "test_beam5.jsonl")

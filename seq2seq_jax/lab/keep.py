@@ -8,8 +8,10 @@ that was scored, to::
 
     DIR/<experiment>/<workdir name>/
         analysis/<split>_<decode>.json   the row's summary (scores, key, facts)
-        analysis/<split>_<decode>.jsonl  one decoded example a line
+        analysis/<split>_<decode>.jsonl  one decoded example a line: its hypothesis
+                                         and source length (lean)
         metrics.jsonl, config.json, hardware.txt, eval_*.json
+    DIR/<experiment>/references/<split>-<hash>.jsonl   the sources and references, once
 
 the layout of a workdir, so ``scripts/significance.py --runs DIR`` reads the
 kept records as it reads a workdir's. An ensemble row keeps its records under
@@ -27,7 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from seq2seq_jax.files import write_atomic
+from seq2seq_jax.lab.records import Record, lean_records, load_records
 from seq2seq_jax.layout import ANALYSIS_DIR, RECORD_FILES
+
+# Beside an experiment's kept models: each test set's sources and references, once.
+REFERENCES = "references"
 
 WORKDIR_GLOBS = ("eval_*.json",)
 
@@ -41,17 +47,44 @@ def files_to_keep(workdir: Path, summary: Mapping[str, Any]) -> list[Path]:
     return [n for n in dict.fromkeys(names) if (workdir / n).is_file()]
 
 
-def keep_files(workdir: Path, names: Iterable[Path], dest: Path) -> list[Path]:
-    """Copy ``workdir/<name>`` to ``dest/<name>``; returns the files written (changed ones)."""
+def _as_records(path: Path) -> list[Record] | None:
+    """The decode records in ``path``, or None when it holds something else."""
+    try:
+        return load_records(path)
+    except (ValueError, TypeError, KeyError, OSError):
+        return None
+
+
+def _write_if_changed(target: Path, data: bytes) -> bool:
+    if target.is_file() and target.read_bytes() == data:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, data)
+    return True
+
+
+def keep_files(workdir: Path, names: Iterable[Path], dest: Path,
+               references_dir: Path | None = None) -> list[Path]:
+    """Copy ``workdir/<name>`` to ``dest/<name>``; returns the files written (changed ones).
+
+    Decode records (``analysis/*.jsonl``) are kept lean (``records.lean_records``): the
+    hypotheses and source lengths, with the test set's sources and references once in
+    ``references_dir`` (default ``dest/../references``).
+    """
+    references_dir = dest.parent / REFERENCES if references_dir is None else references_dir
     written = []
     for name in names:
-        data = (workdir / name).read_bytes()
-        target = dest / name
-        if target.is_file() and target.read_bytes() == data:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, data)
-        written.append(target)
+        source, target = workdir / name, dest / name
+        records = _as_records(source) if name.suffix == ".jsonl" and name.parts[0] == (
+            ANALYSIS_DIR) else None
+        if records:
+            data, ref_path, refs = lean_records(records, target, references_dir)
+            if _write_if_changed(ref_path, refs):
+                written.append(ref_path)
+        else:
+            data = source.read_bytes()
+        if _write_if_changed(target, data):
+            written.append(target)
     return written
 
 

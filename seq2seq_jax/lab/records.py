@@ -10,7 +10,9 @@ for translation, exact match and character accuracy for synthetic tasks.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,9 +58,52 @@ def save_records(path: str | Path, records: Sequence[Record]) -> None:
 
 
 def load_records(path: str | Path) -> list[Record]:
-    """Read what ``save_records`` wrote."""
+    """Read what ``save_records`` (or ``lean_records``) wrote.
+
+    Raises:
+      ValueError: a lean file whose references file changed since it was written.
+    """
     with Path(path).open(encoding="utf-8") as f:
-        return [Record(**json.loads(line)) for line in f if line.strip()]
+        rows = [json.loads(line) for line in f if line.strip()]
+    if not rows or "references_file" not in rows[0]:
+        return [Record(**row) for row in rows]
+    header, rows = rows[0], rows[1:]
+    ref_path = Path(path).parent / header["references_file"]
+    data = ref_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != header["references_sha256"]:
+        raise ValueError(f"{ref_path} changed since {path} was written against it; keep the "
+                         "decodes again (scripts/results.py --keep-decodes)")
+    refs = {r["index"]: r for r in map(json.loads, data.decode("utf-8").splitlines())}
+    return [Record(index=r["index"], hypothesis=r["hypothesis"], length=r["length"],
+                   source=refs[r["index"]]["source"],
+                   references=refs[r["index"]]["references"],
+                   raw_references=refs[r["index"]].get("raw_references"))
+            for r in rows]
+
+
+def lean_records(records: Sequence[Record], path: Path,
+                 references_dir: Path) -> tuple[bytes, Path, bytes]:
+    """The records of ``path`` as a lean file, the hypotheses and source lengths only, and
+    the test set's sources and references once, in ``references_dir`` (shared by every
+    decode of the same examples: the file is named by its contents' hash).
+
+    Returns:
+      ``(the lean file's bytes, the references file, its bytes)``; ``load_records`` of
+      the lean file gives ``records`` back.
+    """
+    refs = "".join(json.dumps({"index": r.index, "source": r.source,
+                               "references": r.references,
+                               "raw_references": r.raw_references},
+                              ensure_ascii=False) + "\n" for r in records).encode()
+    digest = hashlib.sha256(refs).hexdigest()
+    split = path.stem.split("_")[0]
+    ref_path = references_dir / f"{split}-{digest[:16]}.jsonl"
+    header = {"references_file": os.path.relpath(ref_path, path.parent),
+              "references_sha256": digest}
+    lines = [json.dumps(header)] + [
+        json.dumps({"index": r.index, "hypothesis": r.hypothesis, "length": r.length},
+                   ensure_ascii=False) for r in records]
+    return ("\n".join(lines) + "\n").encode(), ref_path, refs
 
 
 # ---------------------------------------------------------------- scores
