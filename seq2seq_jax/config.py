@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -509,3 +510,20 @@ def _unknown_key(e: BaseException, overrides: Sequence[str]) -> str | None:
     hint = re.search(r'Did you mean "(\w+)"', text)
     return f"{flag}: the config has no key {key!r}" + (
         f"; did you mean {hint.group(1)!r}?" if hint else "")
+
+
+def check_options(beam: int | None = None, temperature: float | None = None,
+                  limit: int = 0, average: int = 0, alpha: float | None = None) -> None:
+    """Reject what would otherwise decode silently wrong (before loading anything)."""
+    if beam is not None and beam < 1:
+        raise ConfigError(f"--beam {beam}: the beam size must be >= 1 (1 = greedy)")
+    if alpha is not None and not math.isfinite(alpha):
+        raise ConfigError(f"--alpha {alpha}: the length-penalty exponent must be a finite "
+                          "number (0 ranks beams by log-probability alone)")
+    if temperature is not None and not temperature > 0:
+        raise ConfigError(f"--temperature {temperature}: must be > 0")
+    if limit < 0:
+        raise ConfigError(f"--limit {limit}: must be >= 0 (0 = every example)")
+    if average < 0:
+        raise ConfigError(f"--average {average}: must be >= 0 (0 = the best checkpoint, "
+                          "N = the mean of the newest N)")

@@ -34,6 +34,8 @@ LAYERS = {
     "seq2seq_jax.training": ("seq2seq_jax.models", "seq2seq_jax.decoding", "seq2seq_jax.data",
                              "seq2seq_jax.parallel", "seq2seq_jax.config",
                              "seq2seq_jax.evaluation"),
+    "seq2seq_jax.inference": ("seq2seq_jax.models", "seq2seq_jax.data", "seq2seq_jax.config",
+                              "seq2seq_jax.evaluation", "seq2seq_jax.training"),
 }
 # The one arrow from the core into the tooling: ``seq2seq-jax bench`` hands its arguments
 # to the benchmark harness, imported only when that subcommand runs.

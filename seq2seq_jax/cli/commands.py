@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,6 +13,7 @@ from typing import Any, TextIO
 import ml_collections
 
 from seq2seq_jax import layout
+from seq2seq_jax.config import check_options  # re-exported: scripts check the same way
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.evaluation import evaluate, plots
@@ -53,23 +53,6 @@ def warn_if_other_sources(directory: Path, config: ml_collections.ConfigDict) ->
                 "the run's", directory, fingerprint.describe(trained_on),
                 fingerprint.describe(now))
     return True
-
-
-def check_options(beam: int | None = None, temperature: float | None = None,
-                  limit: int = 0, average: int = 0, alpha: float | None = None) -> None:
-    """Reject what would otherwise decode silently wrong (before loading anything)."""
-    if beam is not None and beam < 1:
-        raise ConfigError(f"--beam {beam}: the beam size must be >= 1 (1 = greedy)")
-    if alpha is not None and not math.isfinite(alpha):
-        raise ConfigError(f"--alpha {alpha}: the length-penalty exponent must be a finite "
-                          "number (0 ranks beams by log-probability alone)")
-    if temperature is not None and not temperature > 0:
-        raise ConfigError(f"--temperature {temperature}: must be > 0")
-    if limit < 0:
-        raise ConfigError(f"--limit {limit}: must be >= 0 (0 = every example)")
-    if average < 0:
-        raise ConfigError(f"--average {average}: must be >= 0 (0 = the best checkpoint, "
-                          "N = the mean of the newest N)")
 
 
 def _names_a_file(out: str) -> bool:

@@ -55,7 +55,7 @@ class Translator:
                 self.config.decode.alpha = float(alpha)
 
     def _config(self, beam: int | None, alpha: float | None, n_best: int) -> Any:
-        from seq2seq_jax.cli.commands import check_options
+        from seq2seq_jax.config import check_options
 
         check_options(beam=beam, alpha=alpha)
         config = copy.deepcopy(self.config)
