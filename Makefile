@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --no-compile -c constraints.txt -e ".[test,torch]"
+	# Byte-compile once, on every core: a process that finds no .pyc (or may not write one,
+	# PYTHONDONTWRITEBYTECODE) compiles each module it imports, seconds at every start.
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib seq2seq_jax > /dev/null
 	rm -f $(VENV)/.installed-*; touch $@
 
 setup: $(STAMP)

@@ -234,9 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"unrecognized arguments: {' '.join(rest)}")
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
         logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's read-only notices
-        import tensorflow_datasets as tfds
+        if args.command in ("train", "eval"):  # they read data: tfds, quietly
+            import tensorflow_datasets as tfds
 
-        tfds.disable_progress_bar()
+            tfds.disable_progress_bar()
         return _dispatch(args, rest)
     except (UsageError, ConfigError, DataError, FileNotFoundError, FileExistsError,
             WorkdirError) as e:

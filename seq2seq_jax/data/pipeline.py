@@ -10,15 +10,17 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ml_collections
 
-from seq2seq_jax.data import batching, sources, subwords, tokenizers
-from seq2seq_jax.data.examples import Example
+from seq2seq_jax.data import batching, subwords, tokenizers
 from seq2seq_jax.data.synthetic import SyntheticSpec
 from seq2seq_jax.files import write_atomic
 from seq2seq_jax.layout import SENTENCEPIECE_DIR
+
+if TYPE_CHECKING:  # examples.py imports tfds: only to read datasets
+    from seq2seq_jax.data.examples import Example
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ def load_examples(config: ml_collections.ConfigDict, split: str,
     d = config.data
     if limit and not d.name.startswith("synthetic/") and "[" not in split:
         split = f"{split}[:{limit}]"  # read only what is used
+    from seq2seq_jax.data import sources  # tfds: imported when data is read
+
     examples = sources.load_split(
         d.name, split, data_dir=d.data_dir or None, manual_dir=d.manual_dir or None,
         skip_bad_lines=d.skip_bad_lines,
@@ -72,6 +76,8 @@ def source_record(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The fingerprint of the sources ``config``'s data is prepared from
     (``sources.source_record``), without the per-file list."""
     d = config.data
+    from seq2seq_jax.data import sources
+
     rec = sources.source_record(d.name, d.manual_dir or None)
     return {k: v for k, v in rec.items() if k != "files"}
 

@@ -20,11 +20,14 @@ repeat training ones; compare accuracy by length.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from seq2seq_jax.data.examples import Example
 from seq2seq_jax.errors import DataError
+
+if TYPE_CHECKING:  # examples.py imports tfds: only to read datasets
+    from seq2seq_jax.data.examples import Example
 
 TASKS = ("copy", "reverse", "addition")
 SPLITS = ("train", "dev", "test")

@@ -5,12 +5,20 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, imported on first use (a second
+    of start-up that decoding without plots does not pay)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def attention_heatmap(weights: np.ndarray, src_tokens: Sequence[str],
@@ -19,6 +27,7 @@ def attention_heatmap(weights: np.ndarray, src_tokens: Sequence[str],
 
     Each row is one output step's distribution over source positions.
     """
+    plt = _pyplot()
     weights = np.asarray(weights, np.float32)
     if weights.shape != (len(out_tokens), len(src_tokens)):
         raise ValueError(f"weights {weights.shape} do not match {len(out_tokens)} outputs x "
@@ -85,6 +94,7 @@ def length_curves(panels: Sequence[tuple[str, Series]],
       vline: an x to mark with a dashed vertical line in every panel (e.g. the
         longest training input), labelled ``vline_label`` in the legend.
     """
+    plt = _pyplot()
     cx, cn = counts
     if len(cx) != len(cn):
         raise ValueError(f"counts: {len(cx)} x values but {len(cn)} counts")
