@@ -23,7 +23,7 @@ RUN := runs/g2p_bahdanau
 # The main job: train G2P on the built-in CMUdict data, score the held-out test
 # words, show a few predictions and write an attention plot. Re-running resumes.
 run: setup
-	$(BIN)/seq2seq-jax train --config configs/g2p_bahdanau.py --workdir $(RUN)
+	$(BIN)/seq2seq-jax train --config g2p_bahdanau --workdir $(RUN)
 	$(BIN)/seq2seq-jax eval --workdir $(RUN) --split test
 	printf 'phoneme\nattention\nencoder\n' | $(BIN)/seq2seq-jax predict --workdir $(RUN) \
 		--attention-plot $(RUN)/attention.png
