@@ -527,3 +527,20 @@ def check_options(beam: int | None = None, temperature: float | None = None,
     if average < 0:
         raise ConfigError(f"--average {average}: must be >= 0 (0 = the best checkpoint, "
                           "N = the mean of the newest N)")
+
+
+def apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
+                         sample: bool, temperature: float | None,
+                         alpha: float | None = None) -> None:
+    """Set ``config.decode`` from command-line options (None: keep the config's); a beam of
+    1 is greedy search."""
+    with config.unlocked():
+        if sample:
+            config.decode.method = "sample"
+        elif beam is not None:
+            config.decode.method = "beam" if beam > 1 else "greedy"
+            config.decode.beam_size = max(beam, 1)
+        if temperature is not None:
+            config.decode.temperature = temperature
+        if alpha is not None:
+            config.decode.alpha = float(alpha)

@@ -12,12 +12,14 @@ from typing import Any, TextIO
 
 import ml_collections
 
+from seq2seq_jax import config as config_lib
 from seq2seq_jax import layout
 from seq2seq_jax.config import check_options  # re-exported: scripts check the same way
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.evaluation import evaluate, plots
 from seq2seq_jax.files import write_atomic
+from seq2seq_jax.inference import hub
 from seq2seq_jax.training import checkpoint, workdir
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,6 @@ log = logging.getLogger(__name__)
 def run_train(config: ml_collections.ConfigDict, directory: str) -> dict[str, Any]:
     """Train (or resume) in ``directory``; first say which options differ from the
     defaults (the parameter count follows once the vocabularies are known)."""
-    from seq2seq_jax import config as config_lib
     from seq2seq_jax.training.train import train_and_evaluate
 
     config_lib.validate(config)
@@ -81,21 +82,6 @@ def _check_out(out: str | None) -> None:
                           "there; choose another path")
 
 
-def _apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
-                          sample: bool, temperature: float | None,
-                          alpha: float | None = None) -> None:
-    with config.unlocked():
-        if sample:
-            config.decode.method = "sample"
-        elif beam is not None:
-            config.decode.method = "beam" if beam > 1 else "greedy"
-            config.decode.beam_size = max(beam, 1)
-        if temperature is not None:
-            config.decode.temperature = temperature
-        if alpha is not None:
-            config.decode.alpha = float(alpha)
-
-
 def run_eval(directory: str, split: str = "test", beam: int | None = None,
              limit: int = 0, examples_to_show: int = 5, average: int = 0,
              ensemble: Sequence[str] = (), alpha: float | None = None,
@@ -116,17 +102,15 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     ``data_overrides``: ``--config.data.KEY=VALUE`` for the evaluation data (e.g. where
     its files are); ``name``: the registered model ``directory`` holds, whose decoding
     options apply where ``beam`` and ``alpha`` are not given."""
-    beam, alpha = _registered_decode(name, beam, alpha)
+    beam, alpha = hub.registered_decode(name, beam, alpha)
     check_options(beam=beam, limit=limit, average=average, alpha=alpha)
     _check_out(out)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
     if data_overrides:
-        from seq2seq_jax import config as config_lib
-
         config = config_lib.apply_overrides(config, data_overrides, "eval")
         trained = trained._replace(config=config)
-    _apply_decode_options(config, beam, False, None, alpha)
+    config_lib.apply_decode_options(config, beam, False, None, alpha)
     warn_if_other_sources(Path(directory), config)
     examples = pipeline.load_examples(config, split, limit)
     result = evaluate.evaluate_examples(trained, examples, config)
@@ -167,28 +151,12 @@ def model_folder(directory: str | None, name: str | None) -> str:
     if name is None:
         assert directory is not None
         return directory
-    from seq2seq_jax.inference import hub
-
     return str(hub.resolve(name))
-
-
-def _registered_decode(name: str | None, beam: int | None,
-                       alpha: float | None) -> tuple[int | None, float | None]:
-    """A registered model's decoding options where the command line gives none."""
-    if name is None:
-        return beam, alpha
-    from seq2seq_jax.inference import hub
-
-    decode = hub.index()[name].get("decode", {})
-    return (decode.get("beam") if beam is None else beam,
-            decode.get("alpha") if alpha is None else alpha)
 
 
 def print_config(config: ml_collections.ConfigDict) -> None:
     """What ``train`` starts with: the options that differ from the defaults, the model's
     parameter count (from shapes alone: nothing is compiled) and its vocabularies."""
-    from seq2seq_jax import config as config_lib
-
     config_lib.validate(config)
     print(f"config: {config.model.name} on {config.data.name}; options that differ from "
           "the defaults:")
@@ -300,7 +268,7 @@ def run_predict(directory: str, batches: Iterable[Sequence[str]], out: TextIO,
     ``attention_plot``: the first input's heatmap; ``attention_dir``: one per input,
     ``00001.png`` for the first line.
     """
-    beam, alpha = _registered_decode(name, beam, alpha)
+    beam, alpha = hub.registered_decode(name, beam, alpha)
     check_options(beam=beam, temperature=temperature, average=average, alpha=alpha)
     if n_best < 1:
         raise ConfigError(f"--n-best {n_best}: must be >= 1")
@@ -309,7 +277,7 @@ def run_predict(directory: str, batches: Iterable[Sequence[str]], out: TextIO,
                           f"{beam}); pass --beam {n_best} or more")
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
-    _apply_decode_options(config, beam, sample, temperature, alpha)
+    config_lib.apply_decode_options(config, beam, sample, temperature, alpha)
     kept = config.decode.beam_size if config.decode.method == "beam" else 1
     if n_best > kept:  # the config's own decoding: checked before any decoding too
         raise ConfigError(f"--n-best {n_best}: the model decodes with "

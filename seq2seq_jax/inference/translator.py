@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from seq2seq_jax import config as config_lib
 from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.inference import hub
 
@@ -47,24 +48,12 @@ class Translator:
     def __init__(self, trained: Any, *, beam: int | None = None, alpha: float | None = None):
         self.trained = trained
         self.config = copy.deepcopy(trained.config)
-        with self.config.unlocked():
-            if beam is not None:
-                self.config.decode.method = "beam" if beam > 1 else "greedy"
-                self.config.decode.beam_size = beam
-            if alpha is not None:
-                self.config.decode.alpha = float(alpha)
+        config_lib.apply_decode_options(self.config, beam, False, None, alpha)
 
     def _config(self, beam: int | None, alpha: float | None, n_best: int) -> Any:
-        from seq2seq_jax.config import check_options
-
-        check_options(beam=beam, alpha=alpha)
+        config_lib.check_options(beam=beam, alpha=alpha)
         config = copy.deepcopy(self.config)
-        with config.unlocked():
-            if beam is not None:
-                config.decode.method = "beam" if beam > 1 else "greedy"
-                config.decode.beam_size = beam
-            if alpha is not None:
-                config.decode.alpha = float(alpha)
+        config_lib.apply_decode_options(config, beam, False, None, alpha)
         k = config.decode.beam_size if config.decode.method == "beam" else 1
         if n_best > k:
             raise ConfigError(f"--n-best {n_best}: more hypotheses than the beam keeps "
@@ -125,10 +114,8 @@ def load(spec: str | Path, *, average: int = 0, ensemble: Sequence[str | Path] =
 
     if compilation_cache:
         compilation.enable()
-    entry = hub.index().get(str(spec)) if hub.is_name(str(spec)) else None
-    if entry is not None:
-        beam = entry["decode"].get("beam") if beam is None else beam
-        alpha = entry["decode"].get("alpha") if alpha is None else alpha
+    name = str(spec) if hub.is_name(str(spec)) else None
+    beam, alpha = hub.registered_decode(name, beam, alpha)
     absl = logging.getLogger("absl")  # orbax's notices about read-only folders
     level = absl.level
     absl.setLevel(max(level, logging.ERROR))
