@@ -3,7 +3,7 @@
   seq2seq-jax train [--config NAME[:ARG] | FILE.py[:ARG]] [--config.KEY=VALUE ...] --workdir DIR
   seq2seq-jax eval (--workdir DIR | --model NAME) [--split test] [--beam N [--alpha A]]
   seq2seq-jax predict (--workdir DIR | --model NAME) [--beam N] [--n-best K] [--format F]
-  seq2seq-jax export --workdir DIR --out NEW_DIR [--average N]
+  seq2seq-jax export --workdir DIR --out NEW_DIR [--average N] [--format ctranslate2]
   seq2seq-jax bench [--quick] --out DIR
 
 Every subcommand takes --help. Errors in the input (paths, lines, options) print one
@@ -132,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="a new folder")
     x.add_argument("--average", type=int, default=0, metavar="N",
                    help="export the mean parameters of the newest N checkpoints")
+    x.add_argument("--format", choices=("params", "ctranslate2"), default="params",
+                   help="params: our parameters alone (default); ctranslate2: a folder "
+                        "CTranslate2 loads (Transformers; pip install ctranslate2)")
+    x.add_argument("--quantization", default=None,
+                   choices=("int8", "int8_float32", "int16", "float16", "bfloat16"),
+                   help="with --format ctranslate2: CTranslate2's weight type "
+                        "(default: float32, exact)")
     sub.add_parser("bench", add_help=False,
                    help="time the scan against self-attention (seq2seq-jax bench --help)")
     return p
@@ -209,7 +216,17 @@ def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
                              average=args.average, ensemble=args.ensemble, alpha=args.alpha,
                              n_best=args.n_best, fmt=args.format, name=args.model)
     elif args.command == "export":
+        if args.format == "ctranslate2":
+            from seq2seq_jax.inference import ct2
+
+            print(ct2.export(args.workdir, args.out, average=args.average,
+                             quantization=args.quantization))
+            return 0
+        from seq2seq_jax.errors import ConfigError
         from seq2seq_jax.training.export import export
+
+        if args.quantization:
+            raise ConfigError("--quantization applies to --format ctranslate2 only")
 
         print(export(args.workdir, args.out, average=args.average))
     return 0

@@ -54,6 +54,7 @@ def export(workdir: str | Path, out: str | Path, *, average: int = 0) -> Path:
         for name in RECORD_FILES:
             if (source / name).is_file():
                 shutil.copy2(source / name, tmp / name)
+        tmp.chmod(0o755)  # mkdtemp's 0700 is for the unfinished folder only
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
