@@ -65,7 +65,12 @@ def _eos_schedule(model: Model, start: float = -4.0, slope: float = 1.0) -> Mode
         out = model.apply(params, cfg, src, tgt_in, key)
         return out._replace(logits=out.logits + bias(jnp.arange(tgt_in.shape[0])[:, None]))
 
-    return model._replace(init_cache=init_cache, step=step, apply=apply)
+    def grow_cache(params, cfg, cache, max_len):
+        assert model.grow_cache is not None
+        return model.grow_cache(params, cfg, cache[0], max_len), cache[1]
+
+    return model._replace(init_cache=init_cache, step=step, apply=apply,
+                          grow_cache=grow_cache if model.grow_cache else None)
 
 
 @functools.cache
@@ -338,6 +343,30 @@ def test_early_stopping_changes_nothing_but_the_work():
     for a, b in zip(results[0][:4], results[1][:4], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     assert counts[0] < counts[1]
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_a_growing_cache_decodes_as_one_sized_for_max_len(monkeypatch, method):
+    """The search starts with a small Transformer cache and grows it (2, 4, ..., 32, 40
+    positions here); every output, score and attention row is as with one cache of 40."""
+    model, cfg, params = _make("transformer", TV)
+    model = _eos_schedule(model, start=-24.0)  # outputs of about 20 tokens
+    src, max_len = _src(), 40
+    runs = []
+    for first in (2, max_len):
+        monkeypatch.setattr(search, "FIRST_CACHE", first)
+        jax.clear_caches()  # the sizes are read when the search is traced
+        if method == "greedy":
+            out = dec.greedy(model, params, cfg, src, max_len)
+        else:
+            out = dec.beam_search(model, params, cfg, src, max_len, beam_size=3, n_best=2)
+        runs.append(out)
+    assert search.cache_sizes(model, cfg, max_len) == (max_len,)
+    monkeypatch.setattr(search, "FIRST_CACHE", 2)
+    assert search.cache_sizes(model, cfg, max_len) == (2, 4, 8, 16, 32, 40)
+    assert int(jnp.max(runs[0].lengths)) > 16  # outputs long enough to cross three sizes
+    for a, b in zip(runs[0][:5], runs[1][:5], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_settled_uses_the_largest_remaining_length_penalty():

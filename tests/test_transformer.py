@@ -88,9 +88,11 @@ class ShapesTest(chex.TestCase):
         assert out.logits.dtype == jnp.float32
         memory = self.variant(lambda p, a: tr.encode(p, cfg, a))(params, src)
         chex.assert_shape(memory.enc, (s, d))
-        chex.assert_shape([memory.k, memory.v], (layers, s, 2, d // 2))
+        chex.assert_shape([*memory.k, *memory.v], (2, s, d // 2))
+        assert len(memory.k) == len(memory.v) == layers
         cache = tr.init_cache(params, cfg, memory, t + 3)
-        chex.assert_shape([cache.k, cache.v], (layers, t + 3, 2, d // 2))
+        chex.assert_shape([*cache.k, *cache.v], (2, t + 3, d // 2))
+        assert len(cache.k) == len(cache.v) == layers
         step = self.variant(lambda p, m, c, x: tr.step(p, cfg, m, c, x))
         so, cache = step(params, memory, cache, tgt[0])
         chex.assert_shape(so.logits, (V,))
@@ -158,7 +160,7 @@ def test_step_reproduces_apply(pre_norm, impl):
     _close(logits, ref.logits)
     _close(attn, ref.attention)
     assert int(cache.pos) == 5
-    assert bool(jnp.all(cache.k[:, 5:] == 0))  # rows past pos are untouched
+    assert all(bool(jnp.all(k[:, 5:] == 0)) for k in cache.k)  # rows past pos untouched
 
 
 def test_cached_step_equals_recomputing_the_prefix():

@@ -21,10 +21,12 @@ from seq2seq_jax.decoding.search import (
     Batched,
     Decoded,
     Params,
+    cache_sizes,
     check_src,
     length_penalty,
     lengths,
     log_probs,
+    running,
     trim,
 )
 from seq2seq_jax.models.interface import Model, StepOutput
@@ -151,12 +153,16 @@ def _beam_finalize(s: BeamState, n_best: int) -> Decoded:
 def _beam_search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
                  beam_size: int, alpha: float, n_best: int, early_stopping: bool) -> Decoded:
     fns = Batched(model, params, cfg)
-    memory, cache = fns.start(src, max_len)
+    sizes = cache_sizes(model, cfg, max_len)
+    memory, cache = fns.start(src, sizes[0])
     batch = src.shape[0]
     out = fns.step_shapes(memory, cache)
-    state = jax.lax.while_loop(lambda s: (s.t < max_len) & ~jnp.all(s.done),
-                               functools.partial(_beam_step, fns, memory, alpha, early_stopping),
-                               _beam_init(out, cache, batch, beam_size, max_len))
+    state = _beam_init(out, cache, batch, beam_size, max_len)
+    body = functools.partial(_beam_step, fns, memory, alpha, early_stopping)
+    for i, size in enumerate(sizes):  # the cache grows when an output gets this long
+        if i:
+            state = state._replace(cache=fns.grow(state.cache, size, batch_axes=2))
+        state = jax.lax.while_loop(functools.partial(running, size), body, state)
     return trim(_beam_finalize(state, n_best), src.shape[1])
 
 

@@ -43,11 +43,13 @@ from seq2seq_jax.decoding.search import (
     Batched,
     Decoded,
     Params,
+    cache_sizes,
     check_src,
     default_max_len,
     length_penalty,
     lengths,
     log_probs,
+    running,
     trim,
 )
 from seq2seq_jax.models.interface import Model
@@ -107,7 +109,8 @@ def _search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
                          best)
 
     fns = Batched(model, params, cfg)
-    memory, cache = fns.start(src, max_len)
+    sizes = cache_sizes(model, cfg, max_len)
+    memory, cache = fns.start(src, sizes[0])
     batch = src.shape[0]
     out = fns.step_shapes(memory, cache)
     zeros = functools.partial(jnp.zeros, dtype=jnp.float32)
@@ -116,8 +119,11 @@ def _search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
         jnp.full((batch, max_len), PAD_ID, jnp.int32), zeros((batch,)),
         None if out.attention is None else zeros((batch, max_len, out.attention.shape[-1])),
         zeros((batch, max_len, out.logits.shape[-1])) if return_logits else None)
-    state = jax.lax.while_loop(lambda s: (s.t < max_len) & ~jnp.all(s.done),
-                               functools.partial(_search_step, fns, memory, choose), state)
+    body = functools.partial(_search_step, fns, memory, choose)
+    for i, size in enumerate(sizes):  # the cache grows when an output gets this long
+        if i:
+            state = state._replace(cache=fns.grow(state.cache, size))
+        state = jax.lax.while_loop(functools.partial(running, size), body, state)
     return trim(Decoded(state.tokens, lengths(state.tokens), state.log_prob, state.log_prob,
                          state.attention, state.logits), src.shape[1])
 

@@ -44,6 +44,34 @@ def default_max_len(src_len: int) -> int:
     return 2 * src_len + 10
 
 
+FIRST_CACHE = 16  # positions a growing decode cache starts with; it doubles from there
+
+
+def cache_sizes(model: Model, cfg: Any, max_len: int) -> tuple[int, ...]:
+    """The decode-cache lengths a search runs through: 16, 32, 64, ... then ``max_len``.
+
+    A step of a Transformer reads (and beam search reorders) its whole cache, so a
+    cache sized for ``max_len`` from the first token costs about ``max_len / t`` times
+    the work at step t. Searches start with room for 16 positions and grow the cache
+    (``Model.grow_cache``) only when an output gets that long; each size is one
+    ``while_loop`` in the same compiled program. Models without a cache length
+    (RNNs) run one loop.
+    """
+    if model.grow_cache is None or not getattr(cfg, "cache_grows", True):
+        return (max_len,)
+    sizes = []
+    size = FIRST_CACHE
+    while size < max_len:
+        sizes.append(size)
+        size *= 2
+    return (*sizes, max_len)
+
+
+def running(size: int, state: Any) -> Array:
+    """A search loop's condition: a position left in the cache and an example not done."""
+    return (state.t < size) & ~jnp.all(state.done)
+
+
 class Batched(NamedTuple):
     """The model's per-example functions lifted over the batch (and the beams)."""
 
@@ -59,6 +87,21 @@ class Batched(NamedTuple):
         m, p, cfg = self
         memory = jax.vmap(lambda s: m.encode(p, cfg, s))(src)
         return memory, jax.vmap(lambda mem: m.init_cache(p, cfg, mem, max_len))(memory)
+
+    def grow(self, cache: Any, max_len: int, batch_axes: int = 1) -> Any:
+        """``cache`` (leaves ``[B, ...]``, or ``[B, K, ...]`` with 2 batch axes) with
+        room for ``max_len`` positions."""
+        m, p, cfg = self
+        if m.grow_cache is None:
+            return cache
+        grow = m.grow_cache
+
+        def fn(c: Any) -> Any:
+            return grow(p, cfg, c, max_len)
+
+        for _ in range(batch_axes):
+            fn = jax.vmap(fn)
+        return fn(cache)
 
     def step_shapes(self, memory: Any, cache: Any) -> StepOutput:
         """Shapes and dtypes of ``step``'s output for ``start``'s result (nothing runs)."""

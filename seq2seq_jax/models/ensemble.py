@@ -43,6 +43,11 @@ class EnsembleConfig:
         limits = [c.max_len for _, c in members if getattr(c, "max_len", None)]
         return cls(tuple(members), min(limits, default=UNLIMITED))
 
+    @property
+    def cache_grows(self) -> bool:
+        """Whether some member's cache has a length (decoders then grow it in steps)."""
+        return any(m.grow_cache is not None for m, _ in self.members)
+
 
 def _mean_log_probs(logits: Sequence[Array]) -> Array:
     """``log(mean_i softmax(logits_i))`` over the last axis, in float32."""
@@ -86,6 +91,11 @@ def init_cache(params: Params, cfg: EnsembleConfig, memory: Any, max_len: int) -
                  for i, ((m, c), mem) in enumerate(zip(cfg.members, memory, strict=True)))
 
 
+def grow_cache(params: Params, cfg: EnsembleConfig, cache: Any, max_len: int) -> Any:
+    return tuple(ca if m.grow_cache is None else m.grow_cache(params[str(i)], c, ca, max_len)
+                 for i, ((m, c), ca) in enumerate(zip(cfg.members, cache, strict=True)))
+
+
 def step(params: Params, cfg: EnsembleConfig, memory: Any, cache: Any, token: Array,
          key: Array | None = None) -> tuple[StepOutput, Any]:
     """One step of every member; the mean of their next-token probabilities."""
@@ -99,7 +109,7 @@ def step(params: Params, cfg: EnsembleConfig, memory: Any, cache: Any, token: Ar
                        _first_attention([o.attention for o in outs])), tuple(caches))
 
 
-MODEL = Model("ensemble", init, apply, encode, init_cache, step)
+MODEL = Model("ensemble", init, apply, encode, init_cache, step, grow_cache)
 
 
 def combine(members: Sequence[tuple[Model, Any, Params]]) -> tuple[Model, EnsembleConfig,

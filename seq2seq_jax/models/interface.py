@@ -67,6 +67,10 @@ class InitCacheFn(Protocol):
     def __call__(self, params: Params, cfg: Any, memory: Any, max_len: int) -> Any: ...
 
 
+class GrowCacheFn(Protocol):
+    def __call__(self, params: Params, cfg: Any, cache: Any, max_len: int) -> Any: ...
+
+
 class StepFn(Protocol):
     def __call__(self, params: Params, cfg: Any, memory: Any, cache: Any, token: Array,
                  key: Array | None = None) -> tuple[StepOutput, Any]: ...
@@ -80,6 +84,9 @@ class Model(NamedTuple):
     ``encode(params, cfg, src [S], key=None) -> memory``  (computed once per sequence)
     ``init_cache(params, cfg, memory, max_len) -> cache``
     ``step(params, cfg, memory, cache, token [], key=None) -> (StepOutput, cache)``
+    ``grow_cache(params, cfg, cache, max_len) -> cache`` (None when the cache has no
+    length: an RNN's state): the same cache with room for ``max_len`` positions, so
+    decoders start small and grow it only when an output gets that long.
 
     ``src`` is padded with ``PAD_ID`` (0); the mask is ``src != PAD_ID``.
     ``tgt_in`` starts with ``BOS_ID``. Running ``step`` T times from ``init_cache``
@@ -93,3 +100,4 @@ class Model(NamedTuple):
     encode: EncodeFn
     init_cache: InitCacheFn
     step: StepFn
+    grow_cache: GrowCacheFn | None = None

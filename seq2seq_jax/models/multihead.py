@@ -37,26 +37,31 @@ def split_heads(params: Params, x: Array, heads: int) -> Array:
     return y.reshape(y.shape[0], heads, y.shape[1] // heads)
 
 
-def attention_weights(q: Array, k: Array, mask: Array) -> Array:
+def attention_weights(q: Array, k: Array, mask: Array, *, heads_first: bool = False) -> Array:
     """Softmax of ``q k^T / sqrt(Dh)`` in float32; ``[N, T, S]``.
 
     Args:
-      q: ``[T, N, Dh]``; k: ``[S, N, Dh]``; mask: ``[T, S]`` bool, True = attend.
+      q: ``[T, N, Dh]``; k: ``[S, N, Dh]`` (``[N, S, Dh]`` when ``heads_first``);
+      mask: ``[T, S]`` bool, True = attend.
 
     Returns:
       Weights, exactly zero where masked; a fully masked row is all zeros.
     """
-    logits = jnp.einsum("tnh,snh->nts", q, k, preferred_element_type=jnp.float32)
+    spec = "tnh,nsh->nts" if heads_first else "tnh,snh->nts"
+    logits = jnp.einsum(spec, q, k, preferred_element_type=jnp.float32)
     return masked_softmax(logits / math.sqrt(q.shape[-1]), mask[None])
 
 
 def attend(q: Array, k: Array, v: Array, mask: Array, *, impl: str = "einsum",
            need_weights: bool = False, key: Array | None = None,
-           rate: float = 0.0) -> tuple[Array, Array | None]:
+           rate: float = 0.0, heads_first: bool = False) -> tuple[Array, Array | None]:
     """Scaled dot-product attention over heads already split.
 
     Args:
-      q: ``[T, N, Dh]``; k, v: ``[S, N, Dh]``; mask: ``[T, S]`` bool, True = attend.
+      q: ``[T, N, Dh]``; k, v: ``[S, N, Dh]``, or ``[N, S, Dh]`` when ``heads_first``
+        (the decode caches' layout: under vmap the heads then sit beside the batch
+        axes and the products need no transposed copy of the keys);
+      mask: ``[T, S]`` bool, True = attend.
       impl: "einsum" (explicit float32 softmax) or "dot_product_attention"
         (``jax.nn.dot_product_attention``, which returns no weights). The einsum
         path is taken anyway when ``need_weights`` or attention dropout is on.
@@ -70,12 +75,15 @@ def attend(q: Array, k: Array, v: Array, mask: Array, *, impl: str = "einsum",
         raise ValueError(f"impl={impl!r} is not valid; choose one of {list(IMPLS)}")
     dropping = key is not None and rate > 0.0
     if impl == "dot_product_attention" and not (need_weights or dropping):
+        if heads_first:
+            k, v = k.swapaxes(0, 1), v.swapaxes(0, 1)
         ctx = jax.nn.dot_product_attention(q, k, v, mask=mask[None])  # [T, N, Dh]
         # jax.nn gives a fully masked row uniform weights; match the einsum path.
         return jnp.where(mask.any(-1)[:, None, None], ctx, 0).astype(q.dtype), None
-    w = attention_weights(q, k, mask)  # [N, T, S] float32
+    w = attention_weights(q, k, mask, heads_first=heads_first)  # [N, T, S] float32
     w_used = nn.dropout(key, w, rate)
-    ctx = jnp.einsum("nts,snh->tnh", w_used.astype(v.dtype), v)
+    ctx = jnp.einsum("nts,nsh->tnh" if heads_first else "nts,snh->tnh",
+                     w_used.astype(v.dtype), v)
     return ctx, w
 
 

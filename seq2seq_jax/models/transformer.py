@@ -45,16 +45,18 @@ class TransformerMemory(NamedTuple):
     """The encoded source, computed once per sequence."""
 
     enc: Array  # [S, D] encoder output (after the final norm when pre-norm)
-    k: Array  # [Y, S, N, Dh] cross-attention keys of every decoder layer
-    v: Array  # [Y, S, N, Dh] cross-attention values of every decoder layer
+    # Cross-attention keys and values, one [N, S, Dh] array (heads first) a decoder layer:
+    # separate arrays, so that a step reads a layer's without copying it out of a stack.
+    k: tuple[Array, ...]
+    v: tuple[Array, ...]
     mask: Array  # [S] bool, True at real source positions
 
 
 class TransformerCache(NamedTuple):
     """Decoder self-attention keys and values of the positions decoded so far."""
 
-    k: Array  # [Y, M, N, Dh]; rows >= pos are unused
-    v: Array  # [Y, M, N, Dh]
+    k: tuple[Array, ...]  # one [N, M, Dh] a decoder layer, heads first; rows >= pos unused
+    v: tuple[Array, ...]
     pos: Array  # [] int32, the position the next ``step`` decodes
 
 
@@ -139,9 +141,9 @@ def _decoder_layer(params: Params, cfg: TransformerConfig, x: Array, self_mask: 
                    ) -> tuple[Array, tuple[Array, Array] | None, Array | None]:
     """Decoder block ``layer`` over ``x: [T, D]`` at positions ``pos .. pos+T-1``.
 
-    With ``cache`` (all layers' keys and values, ``[Y, M, N, Dh]`` each) the
-    block writes its new self-attention keys and values at ``[layer, pos]`` in
-    place and attends over the cache row; without it, over ``x`` alone.
+    With ``cache`` (this layer's keys and values, ``[N, M, Dh]`` each) the block
+    writes its new self-attention keys and values at ``[:, pos]`` in place and
+    attends over the cache; without it, over ``x`` alone.
     ``self_mask`` is ``[T, M]`` (or ``[T, T]``), ``cross_mask`` ``[T, S]``.
 
     Returns:
@@ -153,19 +155,21 @@ def _decoder_layer(params: Params, cfg: TransformerConfig, x: Array, self_mask: 
     q = split_heads(params["self_attn"]["q"], h, cfg.heads)  # [T, N, Dh]
     k = split_heads(params["self_attn"]["k"], h, cfg.heads)
     v = split_heads(params["self_attn"]["v"], h, cfg.heads)
+    k, v = k.swapaxes(0, 1), v.swapaxes(0, 1)  # [N, T, Dh]
     if cache is not None:
-        at = (layer, pos, 0, 0)
-        cache = (jax.lax.dynamic_update_slice(cache[0], k[None].astype(cache[0].dtype), at),
-                 jax.lax.dynamic_update_slice(cache[1], v[None].astype(cache[1].dtype), at))
-        k, v = cache[0][layer], cache[1][layer]  # [M, N, Dh]
-    ctx, _ = attend(q, k, v, self_mask, impl=cfg.attention_impl, key=kw, rate=cfg.attn_dropout)
+        at = (0, pos, 0)
+        cache = (jax.lax.dynamic_update_slice(cache[0], k.astype(cache[0].dtype), at),
+                 jax.lax.dynamic_update_slice(cache[1], v.astype(cache[1].dtype), at))
+        k, v = cache  # [N, M, Dh]
+    ctx, _ = attend(q, k, v, self_mask, impl=cfg.attention_impl, key=kw, rate=cfg.attn_dropout,
+                    heads_first=True)
     a = nn.dense(params["self_attn"]["o"], ctx.reshape(x.shape))
     x = _residual(params["self_norm"], cfg, x, a, ks)
 
     h = _pre(params["cross_norm"], cfg, x)
     q = split_heads(params["cross_attn"]["q"], h, cfg.heads)
     ctx, w = attend(q, memory.k[layer], memory.v[layer], cross_mask, impl=cfg.attention_impl,
-                    need_weights=need_weights, key=kcw, rate=cfg.attn_dropout)
+                    need_weights=need_weights, key=kcw, rate=cfg.attn_dropout, heads_first=True)
     a = nn.dense(params["cross_attn"]["o"], ctx.reshape(x.shape))
     x = _residual(params["cross_norm"], cfg, x, a, kc)
 
@@ -233,9 +237,9 @@ def encode(params: Params, cfg: TransformerConfig, src: Array,
     if cfg.pre_norm:
         x = nn.layer_norm(params["encoder"]["norm"], x)
     layers = params["decoder"]["layers"]
-    # cross-attention keys and values of every decoder layer: [Y, S, N, Dh]
-    k = jnp.stack([split_heads(p["cross_attn"]["k"], x, cfg.heads) for p in layers])
-    v = jnp.stack([split_heads(p["cross_attn"]["v"], x, cfg.heads) for p in layers])
+    # cross-attention keys and values of every decoder layer, heads first: [N, S, Dh]
+    k = tuple(split_heads(p["cross_attn"]["k"], x, cfg.heads).swapaxes(0, 1) for p in layers)
+    v = tuple(split_heads(p["cross_attn"]["v"], x, cfg.heads).swapaxes(0, 1) for p in layers)
     return TransformerMemory(x, k, v, mask)
 
 
@@ -251,25 +255,32 @@ def _logits(params: Params, cfg: TransformerConfig, x: Array) -> Array:
 
 def _decode(params: Params, cfg: TransformerConfig, memory: TransformerMemory, x: Array,
             self_mask: Array, cache: TransformerCache | None, pos: Array | int,
-            key: Array | None) -> tuple[Array, Array, tuple[Array, Array] | None]:
+            key: Array | None) -> tuple[Array, Array, tuple[tuple[Array, ...],
+                                                            tuple[Array, ...]] | None]:
     """Run the decoder stack over embedded ``x: [T, D]`` at positions ``pos..``.
 
     Returns:
       Logits ``[T, V]``, last-layer cross-attention averaged over heads ``[T, S]``,
-      and the updated cache keys and values ``[Y, M, N, Dh]`` (None without a cache).
+      and the updated cache's keys and values, ``Y`` arrays ``[N, M, Dh]`` each (None
+      without a cache).
     """
     cross_mask = jnp.broadcast_to(memory.mask, (x.shape[0], memory.mask.shape[0]))  # [T, S]
     layers = params["decoder"]["layers"]
-    kv = None if cache is None else (cache.k, cache.v)
+    new_k, new_v = [], []
     w = None
     for i, layer in enumerate(layers):
         block = functools.partial(_decoder_layer, cfg=cfg, layer=i,
                                   need_weights=i == len(layers) - 1)
         block = nn.remat(block, cfg.remat and cache is None)  # training only
+        kv = None if cache is None else (cache.k[i], cache.v[i])
         x, kv, w = block(params=layer, x=x, self_mask=self_mask, cache=kv, pos=pos,
                          memory=memory, cross_mask=cross_mask, key=_fold(key, i))
+        if kv is not None:
+            new_k.append(kv[0])
+            new_v.append(kv[1])
     assert w is not None
-    return _logits(params, cfg, x), w.mean(0), kv  # [T, V], [T, S]
+    kvs = None if cache is None else (tuple(new_k), tuple(new_v))
+    return _logits(params, cfg, x), w.mean(0), kvs  # [T, V], [T, S]
 
 
 def apply(params: Params, cfg: TransformerConfig, src: Array, tgt_in: Array,
@@ -295,9 +306,23 @@ def init_cache(params: Params, cfg: TransformerConfig, memory: TransformerMemory
                max_len: int) -> TransformerCache:
     """An empty cache for up to ``max_len`` decoded positions (a static int)."""
     dtype = nn.compute_dtype(cfg.dtype)
-    shape = (len(params["decoder"]["layers"]), max_len, cfg.heads, cfg.head_dim)
-    return TransformerCache(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype),
+    shape = (cfg.heads, max_len, cfg.head_dim)
+    layers = len(params["decoder"]["layers"])
+    return TransformerCache(tuple(jnp.zeros(shape, dtype) for _ in range(layers)),
+                            tuple(jnp.zeros(shape, dtype) for _ in range(layers)),
                             jnp.zeros((), jnp.int32))
+
+
+def grow_cache(params: Params, cfg: TransformerConfig, cache: TransformerCache,
+               max_len: int) -> TransformerCache:
+    """``cache`` with room for ``max_len`` positions (static): zero rows appended."""
+    pad = max_len - cache.k[0].shape[1]
+    if pad < 0:
+        raise ValueError(f"cannot shrink a cache of {cache.k[0].shape[1]} positions to "
+                         f"{max_len}")
+    widths = ((0, 0), (0, pad), (0, 0))
+    return cache._replace(k=tuple(jnp.pad(k, widths) for k in cache.k),
+                          v=tuple(jnp.pad(v, widths) for v in cache.v))
 
 
 def step(params: Params, cfg: TransformerConfig, memory: TransformerMemory,
@@ -319,11 +344,11 @@ def step(params: Params, cfg: TransformerConfig, memory: TransformerMemory,
     key = _fold(key, pos)
     k_emb, k_dec = nn.split_key(key, 2)
     x = _embed(_table(params, "tgt"), cfg, token.reshape(1), pos.reshape(1), k_emb)  # [1, D]
-    self_mask = (jnp.arange(cache.k.shape[1]) <= pos)[None, :]  # [1, M]
+    self_mask = (jnp.arange(cache.k[0].shape[1]) <= pos)[None, :]  # [1, M]
     logits, attn, kv = _decode(params, cfg, memory, x, self_mask, cache, pos, k_dec)
     assert kv is not None
     return StepOutput(logits[0], attn[0]), TransformerCache(kv[0], kv[1], pos + 1)
 
 
 MODEL = Model(name="transformer", init=init, apply=apply, encode=encode,
-              init_cache=init_cache, step=step)
+              init_cache=init_cache, step=step, grow_cache=grow_cache)
