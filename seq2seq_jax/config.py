@@ -41,7 +41,7 @@ from typing import Any
 import ml_collections
 
 from seq2seq_jax import models
-from seq2seq_jax.constants import DECODE_METHODS, DEFAULT_ALPHA
+from seq2seq_jax.constants import DECODE_METHODS, DEFAULT_ALPHA, STOP_RULES
 from seq2seq_jax.errors import ConfigError
 
 TOKENIZERS = ("char", "symbol", "sentencepiece")
@@ -189,6 +189,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.decode.top_k = 0
     c.decode.top_p = 1.0
     c.decode.max_len = 0  # 0 = data.max_tgt_len
+    c.decode.stop = "exact"
     return c
 
 
@@ -245,6 +246,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not 0 <= t.label_smoothing < 1:
         raise ConfigError(f"train.label_smoothing={t.label_smoothing!r} must be in [0, 1)")
     _choice("decode.method", dec.method, DECODE_METHODS)
+    _choice("decode.stop", dec.get("stop", "exact"), STOP_RULES)
     _positive("decode.beam_size", dec.beam_size)
     _positive("decode.max_len", dec.max_len, allow_zero=True)
     if not 0 < dec.top_p <= 1:
@@ -324,6 +326,10 @@ HELP = {
     "decode.top_k": "sampling: keep the k likeliest tokens (0 = all)",
     "decode.top_p": "sampling: nucleus probability mass",
     "decode.max_len": "longest output in tokens (0 = data.max_tgt_len)",
+    "decode.stop": "beam search: when an input is done. exact: no hypothesis could still "
+                   "win at any length up to max_len; current: none wins at its next length; "
+                   "first_k: beam_size hypotheses have ended (as fairseq and CTranslate2). "
+                   "With alpha > 0 the last two take far fewer steps",
 }
 
 

@@ -9,3 +9,5 @@ UNK_ID = 3  # a symbol the vocabulary lacks
 # length-penalty exponent (GNMT's alpha); decodes with another are named so.
 DECODE_METHODS = ("greedy", "beam", "sample")
 DEFAULT_ALPHA = 0.6
+# When beam search stops an example (``decoding.beam.beam_search``'s ``stop``).
+STOP_RULES = ("exact", "current", "first_k")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID
+from seq2seq_jax.constants import BOS_ID, EOS_ID, PAD_ID, STOP_RULES
 from seq2seq_jax.decoding.search import (
     NEG_INF,
     Array,
@@ -74,7 +74,7 @@ def _beam_init(out: StepOutput, cache: Any, batch: int, beam: int, max_len: int)
     return BeamState(jnp.zeros((), jnp.int32), cache, alive, empty, jnp.zeros((batch,), bool))
 
 
-def _beam_step(fns: Batched, memory: Any, alpha: float, early_stopping: bool,
+def _beam_step(fns: Batched, memory: Any, alpha: float, early_stopping: bool, stop: str,
                s: BeamState) -> BeamState:
     """Extend every alive beam by every token; keep the best K alive and K finished."""
     batch, beam, max_len = s.alive.tokens.shape
@@ -118,21 +118,29 @@ def _beam_step(fns: Batched, memory: Any, alpha: float, early_stopping: bool,
         s.finished, merged)
     done = s.done
     if early_stopping:
-        done = done | _settled(alive_lp, finished.score, s.t + 1, max_len, alpha)
+        if stop == "first_k":  # every finished slot taken
+            done = done | (jnp.min(finished.score, axis=1) > NEG_INF)
+        else:
+            done = done | _settled(alive_lp, finished.score, s.t + 1,
+                                   max_len if stop == "exact" else None, alpha)
     return BeamState(s.t + 1, _gather(cache, jnp.take_along_axis(parent, pick, axis=1)),
                      alive, finished, done)
 
 
-def _settled(alive_lp: Array, finished_score: Array, decoded: Array | int, max_len: int,
+def _settled(alive_lp: Array, finished_score: Array, decoded: Array | int, max_len: int | None,
              alpha: float) -> Array:
     """``[B]``: True where no alive hypothesis can still beat the worst finished one.
 
     An alive log-prob (<= 0) only falls, so its final score is at most
     ``log_prob / max lp(n)`` over the lengths ``decoded < n <= max_len`` left;
     ``lp`` is monotone, so that max is at one end (the far end if alpha >= 0).
+    With ``max_len`` None only the next length counts (the "current" rule): with
+    alpha > 0 a hypothesis that would win only by growing much longer is dropped.
     """
     best = jnp.max(alive_lp, axis=1)
-    biggest = jnp.maximum(length_penalty(decoded + 1, alpha), length_penalty(max_len, alpha))
+    biggest = length_penalty(decoded + 1, alpha)
+    if max_len is not None:
+        biggest = jnp.maximum(biggest, length_penalty(max_len, alpha))
     worst = jnp.min(finished_score, axis=1)  # -inf while a slot is empty
     return (best / biggest < worst) | (best == NEG_INF)
 
@@ -149,16 +157,17 @@ def _beam_finalize(s: BeamState, n_best: int) -> Decoded:
                    best.attention, None)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2, 4, 5, 6, 7, 8))
+@functools.partial(jax.jit, static_argnums=(0, 2, 4, 5, 6, 7, 8, 9))
 def _beam_search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
-                 beam_size: int, alpha: float, n_best: int, early_stopping: bool) -> Decoded:
+                 beam_size: int, alpha: float, n_best: int, early_stopping: bool,
+                 stop: str) -> Decoded:
     fns = Batched(model, params, cfg)
     sizes = cache_sizes(model, cfg, max_len)
     memory, cache = fns.start(src, sizes[0])
     batch = src.shape[0]
     out = fns.step_shapes(memory, cache)
     state = _beam_init(out, cache, batch, beam_size, max_len)
-    body = functools.partial(_beam_step, fns, memory, alpha, early_stopping)
+    body = functools.partial(_beam_step, fns, memory, alpha, early_stopping, stop)
     for i, size in enumerate(sizes):  # the cache grows when an output gets this long
         if i:
             state = state._replace(cache=fns.grow(state.cache, size, batch_axes=2))
@@ -168,7 +177,7 @@ def _beam_search(model: Model, params: Params, cfg: Any, src: Array, max_len: in
 
 def beam_search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
                 beam_size: int = 4, alpha: float = 0.6, n_best: int = 1,
-                early_stopping: bool = True) -> Decoded:
+                early_stopping: bool = True, stop: str = "exact") -> Decoded:
     """Beam search with the GNMT length penalty and a separate finished set (jitted).
 
     Each step extends the K alive hypotheses by every token and keeps the best
@@ -183,7 +192,14 @@ def beam_search(model: Model, params: Params, cfg: Any, src: Array, max_len: int
       alpha: length-penalty exponent; 0 ranks by log-prob alone (static).
       n_best: R <= K hypotheses returned per example, best first (static).
       early_stopping: stop an example once its finished set is settled; False
-        always runs to ``max_len``, with the same result (static).
+        always runs to ``max_len`` (static).
+      stop: when a finished set is settled (static). "exact": no alive hypothesis
+        can beat its worst member at any length up to ``max_len``, so the result is
+        that of searching to ``max_len``. "current": none beats it at its next
+        length (Hugging Face's default rule). "first_k": K hypotheses have ended
+        (fairseq's and CTranslate2's rule). With alpha > 0 the exact rule keeps
+        decoding to ``max_len`` in practice; the other two stop far sooner. "exact"
+        and "current" are equal when alpha is 0.
 
     Returns:
       ``Decoded``: ``tokens [B, R, T]``, ``lengths``, ``log_prob``,
@@ -192,5 +208,7 @@ def beam_search(model: Model, params: Params, cfg: Any, src: Array, max_len: int
     """
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"need 1 <= n_best ({n_best}) <= beam_size ({beam_size})")
+    if stop not in STOP_RULES:
+        raise ValueError(f"stop={stop!r} is not valid; choose one of {list(STOP_RULES)}")
     return _beam_search(model, params, cfg, check_src(cfg, src, max_len), max_len, beam_size,
-                        float(alpha), n_best, early_stopping)
+                        float(alpha), n_best, early_stopping, stop)

@@ -198,7 +198,8 @@ def sample(model: Model, params: Params, cfg: Any, src: Array, key: Array, max_l
 def decode(model: Model, params: Params, cfg: Any, src: Array, *, method: str = "greedy",
            max_len: int | None = None, beam_size: int = 4, alpha: float = 0.6,
            n_best: int = 1, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-           key: Array | None = None, return_logits: bool = False) -> Decoded:
+           key: Array | None = None, return_logits: bool = False,
+           stop: str = "exact") -> Decoded:
     """Decode ``src: [B, S]`` with ``method`` "greedy", "beam" or "sample".
 
     ``max_len`` defaults to ``default_max_len(S)`` (capped by a config's own
@@ -213,7 +214,8 @@ def decode(model: Model, params: Params, cfg: Any, src: Array, *, method: str = 
     if method == "greedy":
         return greedy(model, params, cfg, src, max_len, return_logits)
     if method == "beam":
-        return beam_search(model, params, cfg, src, max_len, beam_size, alpha, n_best)
+        return beam_search(model, params, cfg, src, max_len, beam_size, alpha, n_best,
+                           stop=stop)
     if method == "sample":
         if key is None:
             raise ValueError("method='sample' needs a PRNG key, e.g. jax.random.PRNGKey(0)")

@@ -103,7 +103,8 @@ def predict(trained: Trained, texts: Sequence[str],
                                max_len=max_len, beam_size=dec.beam_size, alpha=dec.alpha,
                                temperature=dec.temperature, top_k=dec.top_k,
                                top_p=dec.top_p, key=jax.random.fold_in(key, start),
-                               n_best=n_best if dec.method == "beam" else 1)
+                               n_best=n_best if dec.method == "beam" else 1,
+                               stop=dec.get("stop", "exact"))
         all_toks = parallel.to_host(result.tokens)
         scores = parallel.to_host(result.score)
         attn = None if result.attention is None or not with_attention else parallel.to_host(
