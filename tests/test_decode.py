@@ -345,6 +345,37 @@ def test_early_stopping_changes_nothing_but_the_work():
     assert counts[0] < counts[1]
 
 
+def test_stop_rules_trade_steps_for_exactness():
+    """With alpha > 0 the "current" and "first_k" rules stop sooner than "exact";
+    with alpha = 0 "current" is exact; "first_k" stops with every finished slot
+    taken. Steps are counted through the model's step function."""
+    model, cfg, params = _setup("bahdanau")
+    calls = []
+
+    def step(*args, **kw):
+        out, cache = model.step(*args, **kw)
+        jax.debug.callback(lambda: calls.append(1))
+        return out, cache
+
+    counting = model._replace(name="counting_stops", step=step)
+    src, max_len = _src()[:2], 16
+    steps, outs = {}, {}
+    for alpha in (0.0, 1.5):
+        for stop in ("exact", "current", "first_k"):
+            calls.clear()
+            out = dec.beam_search(counting, params, cfg, src, max_len, beam_size=2,
+                                  alpha=alpha, n_best=2, stop=stop)
+            jax.block_until_ready(out)
+            steps[alpha, stop], outs[alpha, stop] = len(calls), out
+            _check_well_formed(out, max_len)
+    assert steps[1.5, "first_k"] <= steps[1.5, "current"] < steps[1.5, "exact"]
+    for a, b in zip(outs[0.0, "current"][:4], outs[0.0, "exact"][:4], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert bool(jnp.all(outs[1.5, "first_k"].lengths > 0))
+    with pytest.raises(ValueError, match="stop='never'"):
+        dec.beam_search(model, params, cfg, src, max_len, stop="never")
+
+
 @pytest.mark.parametrize("method", ["greedy", "beam"])
 def test_a_growing_cache_decodes_as_one_sized_for_max_len(monkeypatch, method):
     """The search starts with a small Transformer cache and grows it (2, 4, ..., 32, 40
