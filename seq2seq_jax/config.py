@@ -537,10 +537,18 @@ def check_options(beam: int | None = None, temperature: float | None = None,
 
 def apply_decode_options(config: ml_collections.ConfigDict, beam: int | None,
                          sample: bool, temperature: float | None,
-                         alpha: float | None = None) -> None:
+                         alpha: float | None = None, stop: str | None = None) -> None:
     """Set ``config.decode`` from command-line options (None: keep the config's); a beam of
-    1 is greedy search."""
+    1 is greedy search.
+
+    Raises:
+      ConfigError: ``stop`` is not one of ``STOP_RULES``.
+    """
+    if stop is not None and stop not in STOP_RULES:
+        raise ConfigError(f"--stop {stop}: choose one of {', '.join(STOP_RULES)}")
     with config.unlocked():
+        if stop is not None:
+            config.decode.stop = stop
         if sample:
             config.decode.method = "sample"
         elif beam is not None:

@@ -55,10 +55,13 @@ def ensemble_tag(members: Sequence[str | Path]) -> str:
 
 
 def decode_tag(method: str, beam_size: int = 1, alpha: float = DEFAULT_ALPHA,
-               average: int = 0, members: Sequence[str | Path] = ()) -> str:
-    """How outputs were decoded, as a file-name part: ``greedy``, ``beam5_alpha1.5_avg3``."""
+               average: int = 0, members: Sequence[str | Path] = (),
+               stop: str = "exact") -> str:
+    """How outputs were decoded, as a file-name part: ``greedy``,
+    ``beam5_alpha1.5_avg3``, ``beam5_first_k`` (a stop rule other than exact)."""
     name = method if method != "beam" else f"beam{beam_size}" + (
-        "" if float(alpha) == DEFAULT_ALPHA else f"_alpha{float(alpha):g}")
+        "" if float(alpha) == DEFAULT_ALPHA else f"_alpha{float(alpha):g}") + (
+        "" if stop == "exact" else f"_{stop}")
     name += f"_avg{average}" if average else ""
     return name + (ensemble_tag(members) if members else "")
 

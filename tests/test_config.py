@@ -169,3 +169,17 @@ def test_every_option_has_a_meaning(family):
     c.model = config_lib.model_section(name=family)
     missing = [key for key, _, text in config_lib.describe(c) if not text]
     assert missing == []
+
+
+def test_a_stop_rule_other_than_exact_is_named_in_eval_files_and_checked():
+    from seq2seq_jax import layout
+
+    assert layout.decode_tag("beam", 5) == "beam5"
+    assert layout.decode_tag("beam", 5, 1.5, stop="first_k") == "beam5_alpha1.5_first_k"
+    assert layout.eval_file("test", layout.decode_tag("beam", 5, stop="current")) == (
+        "eval_test_beam5_current.json")
+    c = config_lib.default_config()
+    config_lib.apply_decode_options(c, 5, False, None, None, "first_k")
+    assert (c.decode.method, c.decode.stop) == ("beam", "first_k")
+    with pytest.raises(ConfigError, match="--stop never: choose one of exact"):
+        config_lib.apply_decode_options(c, 5, False, None, None, "never")

@@ -86,7 +86,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
              limit: int = 0, examples_to_show: int = 5, average: int = 0,
              ensemble: Sequence[str] = (), alpha: float | None = None,
              out: str | None = None, data_overrides: Sequence[str] = (),
-             name: str | None = None) -> dict[str, Any]:
+             name: str | None = None, stop: str | None = None) -> dict[str, Any]:
     """Score the best checkpoint (or the mean of the newest ``average``, or an
     ensemble with the ``ensemble`` workdirs) on ``split``, decoded and teacher-forced
     (``evaluate.teacher_forced``: NLL, perplexity, token accuracy of the
@@ -102,7 +102,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     ``data_overrides``: ``--config.data.KEY=VALUE`` for the evaluation data (e.g. where
     its files are); ``name``: the registered model ``directory`` holds, whose decoding
     options apply where ``beam`` and ``alpha`` are not given."""
-    beam, alpha = hub.registered_decode(name, beam, alpha)
+    beam, alpha, stop = hub.registered_decode(name, beam, alpha, stop)
     check_options(beam=beam, limit=limit, average=average, alpha=alpha)
     _check_out(out)
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
@@ -110,7 +110,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
     if data_overrides:
         config = config_lib.apply_overrides(config, data_overrides, "eval")
         trained = trained._replace(config=config)
-    config_lib.apply_decode_options(config, beam, False, None, alpha)
+    config_lib.apply_decode_options(config, beam, False, None, alpha, stop)
     warn_if_other_sources(Path(directory), config)
     examples = pipeline.load_examples(config, split, limit)
     result = evaluate.evaluate_examples(trained, examples, config)
@@ -121,6 +121,7 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
                   beam_size=config.decode.beam_size if config.decode.method == "beam" else 1)
     if config.decode.method == "beam":
         result["alpha"] = float(config.decode.alpha)
+        result["stop"] = config.decode.get("stop", "exact")
     if trained.averaged:
         result["averaged_steps"] = list(trained.averaged)
     if trained.members:
@@ -135,7 +136,8 @@ def run_eval(directory: str, split: str = "test", beam: int | None = None,
                   file=sys.stderr)
     dec = config.decode
     tag = layout.decode_tag(dec.method, dec.beam_size, dec.alpha, len(trained.averaged),
-                            [directory, *ensemble] if trained.members else ())
+                            [directory, *ensemble] if trained.members else (),
+                            stop=dec.get("stop", "exact"))
     target = Path(directory) / layout.eval_file(split, tag)
     if out is not None:
         target = (Path(out) if _names_a_file(out)
@@ -259,7 +261,8 @@ def run_predict(directory: str, batches: Iterable[Sequence[str]], out: TextIO,
                 temperature: float | None = None, attention_plot: str | None = None,
                 truncate: bool = False, average: int = 0, ensemble: Sequence[str] = (),
                 alpha: float | None = None, n_best: int = 1, fmt: str = "text",
-                attention_dir: str | None = None, name: str | None = None) -> None:
+                attention_dir: str | None = None, name: str | None = None,
+                stop: str | None = None) -> None:
     """Decode each batch of input lines and write its outputs before reading the next.
 
     ``fmt``: ``text`` (the output; with ``n_best`` K, K lines ``TEXT<TAB>SCORE`` and an
@@ -268,7 +271,7 @@ def run_predict(directory: str, batches: Iterable[Sequence[str]], out: TextIO,
     ``attention_plot``: the first input's heatmap; ``attention_dir``: one per input,
     ``00001.png`` for the first line.
     """
-    beam, alpha = hub.registered_decode(name, beam, alpha)
+    beam, alpha, stop = hub.registered_decode(name, beam, alpha, stop)
     check_options(beam=beam, temperature=temperature, average=average, alpha=alpha)
     if n_best < 1:
         raise ConfigError(f"--n-best {n_best}: must be >= 1")
@@ -277,7 +280,7 @@ def run_predict(directory: str, batches: Iterable[Sequence[str]], out: TextIO,
                           f"{beam}); pass --beam {n_best} or more")
     trained = workdir.load_for(directory, average=average, ensemble=ensemble)
     config = trained.config
-    config_lib.apply_decode_options(config, beam, sample, temperature, alpha)
+    config_lib.apply_decode_options(config, beam, sample, temperature, alpha, stop)
     kept = config.decode.beam_size if config.decode.method == "beam" else 1
     if n_best > kept:  # the config's own decoding: checked before any decoding too
         raise ConfigError(f"--n-best {n_best}: the model decodes with "

@@ -69,6 +69,11 @@ def _model_options(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--alpha", type=float, default=None,
                    help="beam search's length-penalty exponent (default: the config's "
                         "decode.alpha)")
+    p.add_argument("--stop", default=None, choices=("exact", "current", "first_k"),
+                   help="when beam search ends an input: exact (the default: no hypothesis "
+                        "could still win at any length), current (none wins at its next "
+                        "length) or first_k (beam-size hypotheses have ended, as fairseq "
+                        "and CTranslate2); the last two are much faster when alpha > 0")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -207,14 +212,16 @@ def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
     if args.command == "eval":
         commands.run_eval(directory, args.split, args.beam, args.limit,
                           average=args.average, ensemble=args.ensemble, alpha=args.alpha,
-                          out=args.out, data_overrides=rest, name=args.model)
+                          out=args.out, data_overrides=rest, name=args.model,
+                          stop=args.stop)
     elif args.command == "predict":
         commands.run_predict(directory, commands.input_batches(args.input, args.buffer_size),
                              sys.stdout, beam=args.beam, sample=args.sample,
                              temperature=args.temperature, attention_plot=args.attention_plot,
                              attention_dir=args.attention_dir, truncate=args.truncate,
                              average=args.average, ensemble=args.ensemble, alpha=args.alpha,
-                             n_best=args.n_best, fmt=args.format, name=args.model)
+                             n_best=args.n_best, fmt=args.format, name=args.model,
+                             stop=args.stop)
     elif args.command == "export":
         if args.format == "ctranslate2":
             from seq2seq_jax.inference import ct2

@@ -63,15 +63,17 @@ def is_name(spec: str) -> bool:
     return spec in index() and not Path(spec).is_dir()
 
 
-def registered_decode(name: str | None, beam: int | None,
-                      alpha: float | None) -> tuple[int | None, float | None]:
-    """``(beam, alpha)``: the registered model ``name``'s decoding options where the
-    caller gives none (no name: as given)."""
+def registered_decode(name: str | None, beam: int | None, alpha: float | None,
+                      stop: str | None = None
+                      ) -> tuple[int | None, float | None, str | None]:
+    """``(beam, alpha, stop)``: the registered model ``name``'s decoding options where
+    the caller gives none (no name: as given)."""
     if name is None:
-        return beam, alpha
+        return beam, alpha, stop
     decode = index()[name].get("decode", {})
     return (decode.get("beam") if beam is None else beam,
-            decode.get("alpha") if alpha is None else alpha)
+            decode.get("alpha") if alpha is None else alpha,
+            decode.get("stop") if stop is None else stop)
 
 
 def candidates(name: str, entry: Mapping[str, Any]) -> list[Path]:

@@ -45,10 +45,11 @@ class Translator:
       config: the run's config; ``config.decode`` holds the default decoding options.
     """
 
-    def __init__(self, trained: Any, *, beam: int | None = None, alpha: float | None = None):
+    def __init__(self, trained: Any, *, beam: int | None = None, alpha: float | None = None,
+                 stop: str | None = None):
         self.trained = trained
         self.config = copy.deepcopy(trained.config)
-        config_lib.apply_decode_options(self.config, beam, False, None, alpha)
+        config_lib.apply_decode_options(self.config, beam, False, None, alpha, stop)
 
     def _config(self, beam: int | None, alpha: float | None, n_best: int) -> Any:
         config_lib.check_options(beam=beam, alpha=alpha)
@@ -101,13 +102,14 @@ class Translator:
 
 
 def load(spec: str | Path, *, average: int = 0, ensemble: Sequence[str | Path] = (),
-         beam: int | None = None, alpha: float | None = None,
+         beam: int | None = None, alpha: float | None = None, stop: str | None = None,
          compilation_cache: bool = True) -> Translator:
     """Load a trained model for decoding: a registered name (``"g2p"``, ``"en-de"``), an
     exported model folder or a training workdir; ``ensemble`` adds more of them.
 
-    A registered name decodes with its registered options (``beam``, ``alpha``) unless
-    given here. ``compilation_cache`` turns on JAX's persistent compilation cache.
+    A registered name decodes with its registered options (``beam``, ``alpha``,
+    ``stop``: beam search's stop rule, ``decode.stop``) unless given here.
+    ``compilation_cache`` turns on JAX's persistent compilation cache.
     """
     from seq2seq_jax.inference import compilation
     from seq2seq_jax.training import workdir
@@ -115,7 +117,7 @@ def load(spec: str | Path, *, average: int = 0, ensemble: Sequence[str | Path] =
     if compilation_cache:
         compilation.enable()
     name = str(spec) if hub.is_name(str(spec)) else None
-    beam, alpha = hub.registered_decode(name, beam, alpha)
+    beam, alpha, stop = hub.registered_decode(name, beam, alpha, stop)
     absl = logging.getLogger("absl")  # orbax's notices about read-only folders
     level = absl.level
     absl.setLevel(max(level, logging.ERROR))
@@ -124,4 +126,4 @@ def load(spec: str | Path, *, average: int = 0, ensemble: Sequence[str | Path] =
                                    ensemble=[resolve(e) for e in ensemble])
     finally:
         absl.setLevel(level)
-    return Translator(trained, beam=beam, alpha=alpha)
+    return Translator(trained, beam=beam, alpha=alpha, stop=stop)
