@@ -116,3 +116,25 @@ def test_quick_command_end_to_end(tmp_path):
     assert env["matmul_peak_gflops"]
     assert "Goal checks" in (tmp_path / "report.md").read_text()
     assert list(tmp_path.glob("time_*.png")) and list(tmp_path.glob("memory_*.png"))
+
+
+def test_wait_bench_counts_word_errors_and_model_flops():
+    import jax
+
+    from seq2seq_jax.bench import wait
+    from seq2seq_jax.evaluation.trained import Trained
+    from seq2seq_jax.models import model_config, registry
+
+    refs = {"read": {"R IY D", "R EH D"}, "a": {"AH"}}
+    assert wait.wer(["read", "a"], ["R EH  D", "EY"], refs) == 50.0
+    for name, opts in (("transformer", {"d_model": 16, "heads": 2, "ff_dim": 24,
+                                        "share_embeddings": True}),
+                       ("bahdanau", {"hidden": 8, "embed_dim": 4})):
+        cfg = model_config.make_config({"name": name, **opts}, 30, 30)
+        model = registry.get_model(name)
+        t = Trained(None, model, cfg, model.init(jax.random.key(0), cfg), None, None)
+        src, out = wait.model_flops(t, 1, 0, 1), wait.model_flops(t, 0, 1, 1)
+        assert src > 0 and out > 0
+        assert wait.model_flops(t, 2, 3, 5) == 2 * src + 15 * out
+        if name == "transformer":
+            assert out >= 2 * 30 * 16  # the tied output projection counts

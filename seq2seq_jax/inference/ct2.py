@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax.constants import BOS_ID, EOS_ID, UNK_ID
@@ -82,6 +81,8 @@ def transformer_spec(params: Any, cfg: Any, src_vocab: Sequence[str],
     Raises:
       ConfigError: the model is not a Transformer.
     """
+    import jax.numpy as jnp
+
     from seq2seq_jax.models.model_config import TransformerConfig
     from seq2seq_jax.models.transformer import positional_encoding
 
