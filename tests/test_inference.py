@@ -38,9 +38,13 @@ def registry(trained, tmp_path, monkeypatch):
     models = tmp_path / "models"
     shutil.copytree(trained, models / "synthetic" / "tiny")
     index = tmp_path / "index.json"
-    entry = {"path": "synthetic/tiny", "description": "test", "decode": {"beam": 3},
-             "sha256": hub.folder_digest(models / "synthetic" / "tiny"), "url": ""}
-    index.write_text(json.dumps({"tiny": entry}))
+    shutil.copytree(trained, models / "synthetic" / "tiny2")
+    entry = {"name": "tiny", "path": "synthetic/tiny", "description": "test",
+             "decode": {"beam": 3}, "sha256": hub.folder_digest(models / "synthetic" / "tiny"),
+             "url": ""}
+    pair = {**entry, "name": "tiny-pair", "ensemble": [
+        {"path": "synthetic/tiny2", "sha256": hub.folder_digest(models / "synthetic" / "tiny2")}]}
+    index.write_text(json.dumps([entry, pair]))
     monkeypatch.setattr(hub, "INDEX", index)
     monkeypatch.setenv("SEQ2SEQ_JAX_MODELS", str(models))
     monkeypatch.setenv("SEQ2SEQ_JAX_CACHE", str(tmp_path / "cache"))
@@ -213,3 +217,29 @@ def test_a_broken_cache_entry_does_not_fail_a_run(trained, tmp_path):
     again = subprocess.run(command, input=b"abc\n", capture_output=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr.decode()[-2000:]
     assert again.stdout == first.stdout and time.time() - start < 300
+
+
+def test_a_registered_ensemble_loads_every_member(registry, tmp_path, capsys):
+    pair = seq2seq_jax.load("tiny-pair")
+    assert len(pair.trained.members) == 2
+    assert isinstance(pair("abc"), str)
+    (tmp_path / "in.txt").write_text("abc\n")
+    assert cli.main(["predict", "--model", "tiny-pair", "--input", str(tmp_path / "in.txt")]) == 0
+    assert capsys.readouterr().out.strip() == pair("abc", beam=3)
+    member = tmp_path / "models" / "synthetic" / "tiny2"
+    (member / "config.json").write_text("{}")  # a changed member fails its checksum
+    with pytest.raises(ConfigError, match=r"tiny-pair\[1\]: not found with its checksum"):
+        seq2seq_jax.load("tiny-pair")
+
+
+def test_the_index_names_each_kept_export_with_its_claims():
+    entries = json.loads((ROOT / "models" / "index.json").read_text())
+    assert {"g2p", "en-de"} <= {e["name"] for e in entries}
+    for e in entries:
+        assert {"name", "path", "sha256", "task", "split", "decode", "ensemble",
+                "metrics"} <= set(e), e["name"]
+        assert {"beam", "alpha", "average", "stop"} <= set(e["decode"]), e["name"]
+        assert e["metrics"], f"{e['name']}: no claimed scores"
+        for member in [e, *e["ensemble"]]:
+            folder = ROOT / "models" / member["path"]
+            assert hub.folder_digest(folder) == member["sha256"], member["path"]

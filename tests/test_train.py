@@ -144,6 +144,21 @@ def test_early_stopping_stops_after_patience(tmp_path):
     assert summary["best_step"] == 2
 
 
+def test_compile_seconds_are_logged_apart_from_step_seconds(tmp_path):
+    """The first window holds the compilation: it is reported as compile_s and left out
+    of step_s; a repeated run in the same process compiles nothing."""
+    c = tiny_config(num_steps=6, log_every=3, eval_every=6, checkpoint_every=6)
+    c.data.batch_size = 11  # a shape no other test compiles
+    first = train.train_and_evaluate(c, tmp_path / "a")
+    logs = [m for m in _read_metrics(tmp_path / "a") if m["split"] == "train"]
+    assert logs[0]["compile_s"] > 0 and logs[0]["compiled"] + logs[0]["cache_hits"] >= 1
+    assert logs[1]["compiled"] == 0 and logs[1]["compile_s"] < logs[0]["compile_s"]
+    assert all(0 < m["step_s"] <= 1 / m["steps_per_s"] + 1e-9 for m in logs)
+    assert first["programs_compiled"] + first["programs_from_cache"] >= 1
+    again = train.train_and_evaluate(c, tmp_path / "b")
+    assert again["programs_compiled"] == 0
+
+
 def test_best_checkpoint_is_the_best_dev_metric(tmp_path):
     c = tiny_config(num_steps=12, eval_every=4, learning_rate=1e-2)
     train.train_and_evaluate(c, tmp_path)

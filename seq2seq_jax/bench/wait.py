@@ -1,7 +1,7 @@
 """What users wait for: whole commands and warm Python calls, each beside its peer.
 
-    python -m seq2seq_jax.bench.wait --g2p-data ../shared/data/cmudict_g014b2b \\
-        --m30k-data ../shared/data/multi30k --out bench_wait.json
+    python -m seq2seq_jax.bench.wait --g2p-data DATA/cmudict_g014b2b \\
+        --m30k-data DATA/multi30k --out bench_wait.json
 
 Rows (each peer runs in the same session, on the same machine):
   * ``seq2seq-jax --help`` against ``python -c "import jax"``;

@@ -209,6 +209,10 @@ def _dispatch(args: argparse.Namespace, rest: list[str]) -> int:
         _split_eval_overrides(rest)
     directory = commands.model_folder(args.workdir, args.model) if args.command in (
         "eval", "predict") else args.workdir
+    if args.command in ("eval", "predict") and args.model and not args.ensemble:
+        from seq2seq_jax.inference import hub
+
+        args.ensemble = [str(p) for p in hub.ensemble(args.model)]  # a registered ensemble
     if args.command == "eval":
         commands.run_eval(directory, args.split, args.beam, args.limit,
                           average=args.average, ensemble=args.ensemble, alpha=args.alpha,

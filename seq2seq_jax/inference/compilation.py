@@ -6,6 +6,9 @@ and read back by any later process on the machine, so a repeated ``predict`` or 
 turns it off; ``JAX_COMPILATION_CACHE_DIR`` (JAX's own setting) wins over the default
 folder. JAX treats an unreadable entry as a miss and compiles again, so a broken cache
 costs time, never a run.
+
+``training.compiles.counts()`` reports how many programs a process compiled and how
+many it read from this cache.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pathlib import Path
 from seq2seq_jax.inference import hub
 
 log = logging.getLogger(__name__)
-
 
 def folder() -> Path | None:
     """The cache folder in use, or None when switched off."""

@@ -1,4 +1,11 @@
-"""Trained models by name: ``g2p``, ``en-de`` (``index.json`` beside this file).
+"""Trained models by name: ``g2p``, ``en-de``, ... (``index.json`` beside this file,
+also reached as the repository's ``models/index.json``).
+
+Each entry names a kept export and what it claims: ``name``, ``path`` (under
+``models/``), ``sha256``, ``task`` and ``split``, ``decode`` (``beam``, ``alpha``,
+``average``, ``stop``), ``ensemble`` (more exports, each ``{path, sha256}``, decoded
+together with ``path``) and ``metrics``, the test scores ``seq2seq-jax eval --model NAME``
+prints. ``scripts/check_index.py`` re-scores every claim.
 
 A name resolves to a local folder, the first of these that holds the model with the
 registered checksum:
@@ -36,8 +43,8 @@ CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def index() -> dict[str, dict[str, Any]]:
-    """Every registered name with its entry (path, description, sha256, decode, url)."""
-    return dict(json.loads(INDEX.read_text()))
+    """Every registered name with its entry (the module docstring lists the fields)."""
+    return {entry["name"]: entry for entry in json.loads(INDEX.read_text())}
 
 
 def cache_dir() -> Path:
@@ -108,6 +115,17 @@ def resolve(name: str, *, download: bool = True,
     raise ConfigError(f"--model {name}: not found with its checksum in {where}, and it has "
                       "no download URL; set SEQ2SEQ_JAX_MODELS to the folder holding "
                       f"{entry['path']}")
+
+
+def ensemble(name: str | None) -> list[Path]:
+    """The local folders of the registered ``name``'s other ensemble members (none for a
+    single model or no name), each checked against its checksum."""
+    if name is None:
+        return []
+    members = index()[name].get("ensemble", [])
+    return [resolve(f"{name}[{i + 1}]", download=False,
+                    registry={f"{name}[{i + 1}]": member})
+            for i, member in enumerate(members)]
 
 
 def fetch(name: str, entry: Mapping[str, Any]) -> Path:

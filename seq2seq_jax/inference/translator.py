@@ -118,6 +118,8 @@ def load(spec: str | Path, *, average: int = 0, ensemble: Sequence[str | Path] =
         compilation.enable()
     name = str(spec) if hub.is_name(str(spec)) else None
     beam, alpha, stop = hub.registered_decode(name, beam, alpha, stop)
+    if not ensemble:
+        ensemble = hub.ensemble(name)  # a registered ensemble's other members
     absl = logging.getLogger("absl")  # orbax's notices about read-only folders
     level = absl.level
     absl.setLevel(max(level, logging.ERROR))

@@ -30,6 +30,7 @@ from seq2seq_jax.files import write_atomic
 from seq2seq_jax.models import losses
 from seq2seq_jax.models.interface import Model
 from seq2seq_jax.training import checkpoint, host, reporting
+from seq2seq_jax.training import compiles as compiles_lib
 from seq2seq_jax.training.stop import StopRequest
 
 log = logging.getLogger(__name__)
@@ -320,11 +321,22 @@ def _save(loop: _Loop, step: int, state: TrainState, stopper: EarlyStopping) -> 
 
 
 def _log(loop: _Loop, step: int, state: TrainState, window: list[dict[str, jax.Array]],
-         seconds: float) -> dict[str, float]:
-    """The metrics of the steps since the last log, written and shown."""
+         seconds: float, compiles: dict[str, float]) -> dict[str, float]:
+    """The metrics of the steps since the last log, written and shown.
+
+    ``compiles``: ``compiles_lib.counts()`` at the window's start. The window's compile
+    and trace seconds are reported apart (``compile_s``, ``compiled``, ``cache_hits``)
+    and left out of ``step_s``, the mean seconds of one step.
+    """
     t = loop.config.train
     check_finite(state, bool(t.skip_nonfinite))
     last = reporting.summarize_window(jax.device_get(window), seconds)
+    now = compiles_lib.counts()
+    spent = (now["compile_s"] - compiles["compile_s"]) + (now["trace_s"] - compiles["trace_s"])
+    last["compile_s"] = spent
+    last["compiled"] = int(now["compiled"] - compiles["compiled"])
+    last["cache_hits"] = int(now["cache_hits"] - compiles["cache_hits"])
+    last["step_s"] = max(seconds - spent, 0.0) / max(len(window), 1)
     last["learning_rate"] = float(make_schedule(t)(step - 1))
     last["skipped_updates"] = int(state.skipped)
     loop.writer.write(step, last, prefix="train")
@@ -364,6 +376,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
       The summary: final step, best dev metric and its step, last train metrics.
     """
     # the config is validated and jax.distributed started by train_and_evaluate
+    start_counts = compiles_lib.counts()
     mesh = parallel.mesh_from_config(config)  # every visible device; checks the batch sizes
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -380,7 +393,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
                  reporting.Progress(int(state.step), t.num_steps), mesh)
     step = int(state.step)
     window: list[dict[str, jax.Array]] = []
-    window_start = time.time()
+    window_start, compiles = time.time(), compiles_lib.counts()
     last: dict[str, float] = {}
     stop = StopRequest().install()  # SIGTERM: finish the step, save it, exit
     stopped_by = ""
@@ -393,8 +406,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
             step += 1
             window.append(metrics)
             if step % t.log_every == 0 or step == t.num_steps:
-                last = _log(loop, step, state, window, time.time() - window_start)
-                window, window_start = [], time.time()
+                last = _log(loop, step, state, window, time.time() - window_start, compiles)
+                window, window_start, compiles = [], time.time(), compiles_lib.counts()
             if step % t.eval_every == 0 or step == t.num_steps:
                 if _evaluate(loop, step, state, stopper):
                     break
@@ -412,9 +425,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
         ckpt.close()
         loop.progress.close()
         loop.writer.close()
+    total = compiles_lib.counts()  # this invocation's, evaluations included
     summary: dict[str, Any] = {
         "step": step, "best_step": stopper.best_step, f"best_dev_{t.metric}": stopper.best,
-        **{f"train_{k}": v for k, v in last.items()}}
+        **{f"train_{k}": v for k, v in last.items()},
+        "programs_compiled": int(total["compiled"] - start_counts["compiled"]),
+        "programs_from_cache": int(total["cache_hits"] - start_counts["cache_hits"]),
+        "compile_s_total": total["compile_s"] + total["trace_s"] - start_counts["compile_s"]
+        - start_counts["trace_s"]}
     if stopped_by:
         summary["stopped_by"] = stopped_by
     reporting.print_summary(summary)
