@@ -90,7 +90,8 @@ def test_a_name_resolves_to_its_folder_and_decodes_with_its_options(registry, tr
 
 
 def test_unknown_name_lists_the_known_ones(registry):
-    with pytest.raises(ConfigError, match=r"no model has that name; known names: \['tiny'\]"):
+    with pytest.raises(ConfigError,
+                       match=r"no model has that name; known names: \['tiny', 'tiny-pair'\]"):
         hub.resolve("nope")
 
 
