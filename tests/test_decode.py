@@ -345,6 +345,17 @@ def test_early_stopping_changes_nothing_but_the_work():
     assert counts[0] < counts[1]
 
 
+@pytest.mark.parametrize("name", ATTN)
+@pytest.mark.parametrize("method", ["greedy", "beam", "sample"])
+def test_decoding_without_the_attention_history_changes_nothing_else(name, method):
+    model, cfg, params = _setup(name)
+    runs = [dec.decode(model, params, cfg, _src(), method=method, max_len=L, beam_size=3,
+                       key=jax.random.PRNGKey(1), with_attention=w) for w in (True, False)]
+    assert runs[0].attention is not None and runs[1].attention is None
+    for a, b in zip(runs[0][:4], runs[1][:4], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 def test_stop_rules_trade_steps_for_exactness():
     """With alpha > 0 the "current" and "first_k" rules stop sooner than "exact";
     with alpha = 0 "current" is exact; "first_k" stops with every finished slot

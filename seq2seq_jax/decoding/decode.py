@@ -93,10 +93,10 @@ def _search_step(fns: Batched, memory: Any, choose: Callable[[Array, Array], Arr
                        record(s.attention, out.attention), record(s.logits, out.logits))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2, 4, 5, 6))
+@functools.partial(jax.jit, static_argnums=(0, 2, 4, 5, 6, 11))
 def _search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
             return_logits: bool, sampling: bool, key: Array | None, temperature: Array,
-            top_k: Array, top_p: Array) -> Decoded:
+            top_k: Array, top_p: Array, with_attention: bool = True) -> Decoded:
     """Greedy search, or sampling when ``sampling``: one loop, one token a step."""
 
     def choose(t: Array, logp: Array) -> Array:
@@ -113,6 +113,8 @@ def _search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
     memory, cache = fns.start(src, sizes[0])
     batch = src.shape[0]
     out = fns.step_shapes(memory, cache)
+    if not with_attention:  # no history kept: the loop neither stores nor computes it
+        out = out._replace(attention=None)
     zeros = functools.partial(jnp.zeros, dtype=jnp.float32)
     state = SearchState(
         jnp.zeros((), jnp.int32), cache, jnp.zeros((batch,), bool),
@@ -129,7 +131,7 @@ def _search(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
 
 
 def greedy(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
-           return_logits: bool = False) -> Decoded:
+           return_logits: bool = False, with_attention: bool = True) -> Decoded:
     """Greedy search: the most probable token at every step (jitted).
 
     Args:
@@ -138,14 +140,17 @@ def greedy(model: Model, params: Params, cfg: Any, src: Array, max_len: int,
       src: ``[B, S]`` int token ids, padded with PAD.
       max_len: T, the most tokens generated per example, EOS included (static).
       return_logits: also return every step's logits ``[B, T, V]`` (static).
+      with_attention: keep the attention weights of every step (static); False
+        spares the loop that history.
 
     Returns:
       ``Decoded``: ``tokens [B, T]``, ``lengths``, ``log_prob == score [B]``,
-      ``attention [B, T, S]`` (None without attention) and ``logits``.
+      ``attention [B, T, S]`` (None without attention or ``with_attention``) and
+      ``logits``.
     """
     zero = jnp.zeros(())
     return _search(model, params, cfg, check_src(cfg, src, max_len), max_len, return_logits,
-                   False, None, zero, zero, zero)
+                   False, None, zero, zero, zero, with_attention)
 
 
 def filter_logits(logits: Array, temperature: float | Array = 1.0, top_k: int | Array = 0,
@@ -178,7 +183,7 @@ def filter_logits(logits: Array, temperature: float | Array = 1.0, top_k: int | 
 
 def sample(model: Model, params: Params, cfg: Any, src: Array, key: Array, max_len: int,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-           return_logits: bool = False) -> Decoded:
+           return_logits: bool = False, with_attention: bool = True) -> Decoded:
     """Ancestral sampling, optionally tempered and truncated (jitted).
 
     Args:
@@ -191,7 +196,8 @@ def sample(model: Model, params: Params, cfg: Any, src: Array, key: Array, max_l
       ``Decoded`` as in ``greedy``; ``log_prob`` under the model itself.
     """
     return _search(model, params, cfg, check_src(cfg, src, max_len), max_len, return_logits, True,
-                   key, jnp.float32(temperature), jnp.int32(top_k), jnp.float32(top_p))
+                   key, jnp.float32(temperature), jnp.int32(top_k), jnp.float32(top_p),
+                   with_attention)
 
 
 
@@ -199,7 +205,7 @@ def decode(model: Model, params: Params, cfg: Any, src: Array, *, method: str = 
            max_len: int | None = None, beam_size: int = 4, alpha: float = 0.6,
            n_best: int = 1, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
            key: Array | None = None, return_logits: bool = False,
-           stop: str = "exact") -> Decoded:
+           stop: str = "exact", with_attention: bool = True) -> Decoded:
     """Decode ``src: [B, S]`` with ``method`` "greedy", "beam" or "sample".
 
     ``max_len`` defaults to ``default_max_len(S)`` (capped by a config's own
@@ -212,13 +218,13 @@ def decode(model: Model, params: Params, cfg: Any, src: Array, *, method: str = 
         max_len = default_max_len(jnp.shape(src)[-1])
         max_len = min(max_len, getattr(cfg, "max_len", max_len))
     if method == "greedy":
-        return greedy(model, params, cfg, src, max_len, return_logits)
+        return greedy(model, params, cfg, src, max_len, return_logits, with_attention)
     if method == "beam":
         return beam_search(model, params, cfg, src, max_len, beam_size, alpha, n_best,
-                           stop=stop)
+                           stop=stop, with_attention=with_attention)
     if method == "sample":
         if key is None:
             raise ValueError("method='sample' needs a PRNG key, e.g. jax.random.PRNGKey(0)")
         return sample(model, params, cfg, src, key, max_len, temperature, top_k, top_p,
-                      return_logits)
+                      return_logits, with_attention)
     raise ValueError(f"method={method!r} is not valid; choose one of {list(METHODS)}")

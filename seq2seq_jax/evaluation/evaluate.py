@@ -104,7 +104,7 @@ def predict(trained: Trained, texts: Sequence[str],
                                temperature=dec.temperature, top_k=dec.top_k,
                                top_p=dec.top_p, key=jax.random.fold_in(key, start),
                                n_best=n_best if dec.method == "beam" else 1,
-                               stop=dec.get("stop", "exact"))
+                               stop=dec.get("stop", "exact"), with_attention=with_attention)
         all_toks = parallel.to_host(result.tokens)
         scores = parallel.to_host(result.score)
         attn = None if result.attention is None or not with_attention else parallel.to_host(
