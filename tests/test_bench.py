@@ -127,6 +127,14 @@ def test_wait_bench_counts_word_errors_and_model_flops():
 
     refs = {"read": {"R IY D", "R EH D"}, "a": {"AH"}}
     assert wait.wer(["read", "a"], ["R EH  D", "EY"], refs) == 50.0
+    import gzip
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:  # the g014b2b layout: a tab before each one
+        with gzip.open(Path(d) / "g014b2b.ref.gz", "wt") as f:
+            f.write("READ\tR IY D\tR EH D\nA\tAH\n")
+        assert wait._g2p_words(Path(d)) == (["read", "a"], refs)
     for name, opts in (("transformer", {"d_model": 16, "heads": 2, "ff_dim": 24,
                                         "share_embeddings": True}),
                        ("bahdanau", {"hidden": 8, "embed_dim": 4})):

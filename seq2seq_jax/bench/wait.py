@@ -94,8 +94,8 @@ def _g2p_words(data: Path) -> tuple[list[str], dict[str, set[str]]]:
     refs: dict[str, set[str]] = {}
     with gzip.open(data / "g014b2b.ref.gz", "rt", encoding="utf-8") as f:
         for line in f:
-            word, pron = line.rstrip("\n").split("\t", 1)
-            refs.setdefault(word.lower(), set()).add(" ".join(pron.split()))
+            word, *prons = line.rstrip("\n").split("\t")  # a tab before each pronunciation
+            refs.setdefault(word.lower(), set()).update(" ".join(p.split()) for p in prons)
     return list(refs), refs
 
 
