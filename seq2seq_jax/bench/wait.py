@@ -271,6 +271,29 @@ def bench_m30k(data: Path, tmp: Path, log: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as a markdown table: ours, the peer, the ratio and the quality of both."""
+    out = ["| what the user does | seq2seq-jax | peer, same run | peer / ours | quality |",
+           "|---|---:|---|---:|---|"]
+    for r in rows:
+        peer = f"{r['peer']}: {r['peer_s']:.2f} s" if "peer_s" in r else "–"
+        ratio = f"{r['peer_s'] / r['ours_s']:.2f}×" if "peer_s" in r else "–"
+        quality = []
+        if "ours_wer" in r:
+            quality.append(f"WER {r['ours_wer']:.2f} % (g2p_en {r['peer_wer']:.2f} %)"
+                           if "peer_wer" in r else f"WER {r['ours_wer']:.2f} %")
+        if "ours_bleu" in r:
+            quality.append(f"BLEU {r['ours_bleu']:.2f}" + (
+                f" (CTranslate2 {r['peer_bleu']:.2f}, {r['same_outputs']} outputs identical)"
+                if "peer_bleu" in r else ""))
+        if "mfu" in r:
+            quality.append(f"{r['gflop_per_s']:.0f} model GFLOP/s, {100 * r['mfu']:.0f} % of "
+                           f"the {r['matmul_peak_gflop_per_s']:.0f} GFLOP/s matmul peak")
+        out.append(f"| {r['row']} | {r['ours_s']:.2f} s | {peer} | {ratio} | "
+                   f"{'; '.join(quality) or '–'} |")
+    return "\n".join(out)
+
+
 def _lines(path: Path) -> list[str]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return [x.strip() for x in f]
@@ -307,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
            "jax": _version("jax"), "date": time.strftime("%Y-%m-%d")}
     if args.out:
         args.out.write_text(json.dumps({"env": env, "rows": rows}, indent=1) + "\n")
+    print(f"\n{env['machine']}, {env['date']}, jax {env['jax']}\n\n{markdown(rows)}")
     return 0
 
 
