@@ -222,3 +222,12 @@ def test_teacher_forced_cuts_overlong_pairs_and_rejects_an_empty_set(tiny):
     assert got["nll"] == pytest.approx(nll, rel=1e-5)
     with pytest.raises(DataError, match="no target tokens"):
         evaluate.teacher_forced(_trained(tiny), [], config)
+
+
+def test_beam_batches_hold_about_eval_batch_size_rows():
+    from seq2seq_jax.evaluation.evaluate import beam_batch_size
+
+    assert [beam_batch_size(512, 5), beam_batch_size(128, 5), beam_batch_size(8, 5)] == [
+        128, 32, 8]
+    assert all(beam_batch_size(n, k) & (beam_batch_size(n, k) - 1) == 0
+               for n in (8, 100, 512, 1000) for k in (1, 3, 5, 12))
