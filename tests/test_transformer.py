@@ -13,6 +13,7 @@ import pytest
 from absl.testing import parameterized
 from jax.test_util import check_grads
 
+from seq2seq_jax.errors import ConfigError
 from seq2seq_jax.models import multihead
 from seq2seq_jax.models import transformer as tr
 from seq2seq_jax.models.interface import Model
@@ -150,10 +151,11 @@ def test_decoder_cannot_see_the_future():
     assert float(jnp.abs(la[t + 1:] - lb[t + 1:]).max()) > 1e-3  # the change is visible later
 
 
-@pytest.mark.parametrize(("pre_norm", "impl"), [(True, "einsum"), (False, "einsum"),
-                                                 (True, "dot_product_attention")])
-def test_step_reproduces_apply(pre_norm, impl):
-    cfg = _cfg(pre_norm=pre_norm, attention_impl=impl)
+@pytest.mark.parametrize(("pre_norm", "impl", "positions"), [
+    (True, "einsum", "sinusoidal"), (False, "einsum", "sinusoidal"),
+    (True, "dot_product_attention", "sinusoidal"), (True, "einsum", "rotary")])
+def test_step_reproduces_apply(pre_norm, impl, positions):
+    cfg = _cfg(pre_norm=pre_norm, attention_impl=impl, positions=positions)
     params = _params(cfg)
     ref = apply(params, cfg, SRC, TGT)
     logits, attn, cache = _run_steps(params, cfg, SRC, TGT, max_len=M)
@@ -301,3 +303,30 @@ def test_bfloat16_compute_keeps_float32_params_and_logits():
 def test_model_bundle():
     assert isinstance(tr.MODEL, Model) and tr.MODEL.name == "transformer"
     assert tr.MODEL.step is tr.step and tr.MODEL.apply is tr.apply
+
+
+def test_rotary_products_depend_on_the_distance_only():
+    from seq2seq_jax.models.multihead import rotary
+
+    q, k = (jax.random.normal(jax.random.key(i), (5, 2, 8)) for i in (1, 2))
+    pos = jnp.array([0, 3, 4, 9, 20])
+
+    def logits(shift):
+        return jnp.einsum("tnh,snh->nts", rotary(q, pos + shift), rotary(k, pos + shift))
+
+    np.testing.assert_allclose(logits(0), logits(37), atol=1e-4)
+    assert not np.allclose(logits(0), jnp.einsum("tnh,snh->nts", q, k), atol=1e-3)
+    np.testing.assert_allclose(jnp.linalg.norm(rotary(q, pos), axis=-1),
+                               jnp.linalg.norm(q, axis=-1), rtol=1e-5)  # a rotation
+
+
+def test_rotary_positions_leave_the_embeddings_alone_and_need_an_even_head():
+    cfg = _cfg(positions="rotary")
+    params = _params(cfg)
+    a = apply(params, cfg, SRC, TGT).logits
+    b = apply(params, _cfg(), SRC, TGT).logits  # the same weights with sinusoids
+    assert not np.allclose(a, b, atol=1e-3)
+    with pytest.raises(ConfigError, match=r"model\.positions='absolute' is not valid"):
+        _cfg(positions="absolute")
+    with pytest.raises(ConfigError, match="even head width"):
+        _cfg(positions="rotary", d_model=6, heads=2)

@@ -4,9 +4,10 @@ for the fixed-length bottleneck experiment.
   seq2seq-jax train --config synthetic:reverse,bahdanau --workdir runs/rev_bahdanau
 
 ARG: TASK[,MODEL] with TASK copy, reverse (default) or addition and MODEL rnn,
-bahdanau (default), luong or transformer. Train (and dev) lengths 1-50, test
-lengths 1-100, so half the test lengths were never seen in training; score: exact
-match (and, in RESULTS.md, accuracy by length). Results: RESULTS.md.
+bahdanau (default), luong, transformer or transformer_rotary (rotary positions).
+Train (and dev) lengths 1-50, test lengths 1-100, so half the test lengths were never
+seen in training; score: exact match (and, in RESULTS.md, accuracy by length). Results:
+RESULTS.md.
 """
 
 from seq2seq_jax.config import default_config, model_section
@@ -19,6 +20,7 @@ MODELS = {
     "transformer": {"name": "transformer", "d_model": 128, "heads": 4, "ff_dim": 512,
                     "enc_layers": 2, "dec_layers": 2, "dropout": 0.0, "max_len": 128},
 }
+MODELS["transformer_rotary"] = {**MODELS["transformer"], "positions": "rotary"}
 
 
 def get_config(arg: str = "reverse,bahdanau"):
@@ -35,6 +37,7 @@ def get_config(arg: str = "reverse,bahdanau"):
     c.data.batch_size = 64
     c.model = model_section(**MODELS[model])
     c.train.update(metric="exact_match", num_steps=3000, eval_every=500, label_smoothing=0.0,
-                   eval_max_examples=500, learning_rate=1e-3 if model == "transformer" else 3e-3)
+                   eval_max_examples=500,
+                   learning_rate=1e-3 if model.startswith("transformer") else 3e-3)
     c.decode.max_len = 104
     return c

@@ -89,6 +89,9 @@ def transformer_spec(params: Any, cfg: Any, src_vocab: Sequence[str],
     if not isinstance(cfg, TransformerConfig):
         raise ConfigError(f"--format ctranslate2 exports Transformers; this model's config "
                           f"is a {type(cfg).__name__}")
+    if cfg.positions != "sinusoidal":
+        raise ConfigError(f"--format ctranslate2 exports sinusoidal positions; this model "
+                          f"has model.positions={cfg.positions!r}")
     ctranslate2 = _import()
 
     specs = ctranslate2.specs

@@ -19,6 +19,7 @@ LUONG_SCORES = ("dot", "general", "concat", "scaled_dot")
 CONTEXT_MODES = ("init", "every_step")
 ATTENTION_IMPLS = ("einsum", "dot_product_attention")
 DTYPES = ("float32", "bfloat16")
+POSITIONS = ("sinusoidal", "rotary")
 ENCODER_IMPLS = ("scan", "fused")
 
 
@@ -175,6 +176,9 @@ class TransformerConfig:
       share_embeddings: one embedding table for source and target (joint vocab).
       max_len: longest position the decode cache holds.
       attention_impl: "einsum" or "dot_product_attention" (``jax.nn``).
+      positions: "sinusoidal" (absolute encodings added to the embeddings) or
+        "rotary" (RoFormer's rotations of self-attention queries and keys, so that
+        their product depends on the distance between positions only).
       dtype: compute dtype: "float32", or "bfloat16" for mixed precision
         (params, gradients, optimizer state, layer-norm statistics, the
         attention softmax, logits and the loss stay float32).
@@ -199,6 +203,7 @@ class TransformerConfig:
     attention_impl: str = "einsum"
     dtype: str = "float32"
     remat: bool = False
+    positions: str = "sinusoidal"
 
     @property
     def head_dim(self) -> int:
@@ -215,6 +220,10 @@ class TransformerConfig:
             raise ConfigError("model.share_embeddings=True needs src_vocab == tgt_vocab "
                               "(a joint vocabulary)")
         _choice("attention_impl", self.attention_impl, ATTENTION_IMPLS)
+        _choice("positions", self.positions, POSITIONS)
+        if self.positions == "rotary" and self.head_dim % 2:
+            raise ConfigError(f"model.positions='rotary' needs an even head width; "
+                              f"d_model / heads = {self.head_dim}")
         _choice("dtype", self.dtype, DTYPES)
         _flag("remat", self.remat)
         _rate("dropout", self.dropout)

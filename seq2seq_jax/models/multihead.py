@@ -87,9 +87,25 @@ def attend(q: Array, k: Array, v: Array, mask: Array, *, impl: str = "einsum",
     return ctx, w
 
 
+def rotary(x: Array, positions: Array) -> Array:
+    """Rotary position embedding (Su et al. 2021, RoFormer): ``[T, N, Dh] -> [T, N, Dh]``.
+
+    Each pair of dimensions ``(i, i + Dh/2)`` is rotated by ``position * 10000^(-2i/Dh)``,
+    so that the product of a rotated query at p and a rotated key at p' depends on
+    ``p - p'`` alone. ``positions: [T]`` may be traced; Dh must be even.
+    """
+    half = x.shape[-1] // 2
+    inv_freq = jnp.exp(-math.log(10000.0) * 2.0 * jnp.arange(half) / x.shape[-1])  # [Dh/2]
+    angle = positions.astype(jnp.float32)[:, None, None] * inv_freq  # [T, 1, Dh/2]
+    cos, sin = jnp.cos(angle), jnp.sin(angle)
+    x1, x2 = x[..., :half].astype(jnp.float32), x[..., half:].astype(jnp.float32)
+    return jnp.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).astype(x.dtype)
+
+
 def multi_head_attention(params: Params, q_in: Array, kv_in: Array, mask: Array, *,
                          heads: int, impl: str = "einsum", key: Array | None = None,
-                         rate: float = 0.0) -> tuple[Array, Array | None]:
+                         rate: float = 0.0, positions: tuple[Array, Array] | None = None
+                         ) -> tuple[Array, Array | None]:
     """Multi-head attention (Vaswani et al. 2017, section 3.2.2).
 
     Args:
@@ -97,6 +113,8 @@ def multi_head_attention(params: Params, q_in: Array, kv_in: Array, mask: Array,
       q_in: queries ``[T, D]``; kv_in: keys and values ``[S, D]``.
       mask: ``[T, S]`` bool, True where query t may attend to position s.
       heads: N; impl, key, rate: as in ``attend``.
+      positions: ``(query positions [T], key positions [S])`` to rotate queries and
+        keys by (``rotary``), or None.
 
     Returns:
       ``out: [T, D]`` and weights ``[N, T, S]``; None for "dot_product_attention"
@@ -105,6 +123,8 @@ def multi_head_attention(params: Params, q_in: Array, kv_in: Array, mask: Array,
     q = split_heads(params["q"], q_in, heads)  # [T, N, Dh]
     k = split_heads(params["k"], kv_in, heads)  # [S, N, Dh]
     v = split_heads(params["v"], kv_in, heads)  # [S, N, Dh]
+    if positions is not None:
+        q, k = rotary(q, positions[0]), rotary(k, positions[1])
     ctx, w = attend(q, k, v, mask, impl=impl, key=key, rate=rate)
     return nn.dense(params["o"], ctx.reshape(ctx.shape[0], q_in.shape[-1])), w  # S=0 safe
 

@@ -12,7 +12,9 @@ Each sub-layer (self-attention, cross-attention, feed-forward ``relu(x W1) W2``,
 eq. 2) sits in a residual branch. Post-norm (the paper, section 5.4) computes
 ``LN(x + drop(f(x)))``; pre-norm computes ``x + drop(f(LN(x)))`` and adds a
 final layer norm on each stack. Embeddings are scaled by ``sqrt(D)`` and the
-sinusoidal positional encodings of section 3.5 are added.
+sinusoidal positional encodings of section 3.5 are added, or, with
+``positions="rotary"``, every self-attention rotates its queries and keys by their
+positions instead (``multihead.rotary``; cross-attention has no positions).
 
 Decoding is incremental: ``encode`` projects the encoder output into every
 decoder layer's cross-attention keys and values once; ``step`` writes one
@@ -35,7 +37,13 @@ from seq2seq_jax.constants import PAD_ID
 from seq2seq_jax.models import nn
 from seq2seq_jax.models.interface import Model, Output, StepOutput
 from seq2seq_jax.models.model_config import TransformerConfig
-from seq2seq_jax.models.multihead import attend, attention_init, multi_head_attention, split_heads
+from seq2seq_jax.models.multihead import (
+    attend,
+    attention_init,
+    multi_head_attention,
+    rotary,
+    split_heads,
+)
 
 Array = jax.Array
 Params = dict[str, Any]
@@ -117,9 +125,11 @@ def encoder_layer(params: Params, cfg: TransformerConfig, x: Array, mask: Array,
     """
     ka, kw, kf, kr = nn.split_key(key, 4)
     h = _pre(params["attn_norm"], cfg, x)
+    at = jnp.arange(x.shape[0])
     a, _ = multi_head_attention(params["attn"], h, h, jnp.broadcast_to(mask, (x.shape[0],) * 2),
                                 heads=cfg.heads, impl=cfg.attention_impl, key=kw,
-                                rate=cfg.attn_dropout)
+                                rate=cfg.attn_dropout,
+                                positions=(at, at) if cfg.positions == "rotary" else None)
     x = _residual(params["attn_norm"], cfg, x, a, ka)
     h = _pre(params["ff_norm"], cfg, x)
     return _residual(params["ff_norm"], cfg, x, _ff(params["ff"], cfg, h, kf), kr)
@@ -155,6 +165,9 @@ def _decoder_layer(params: Params, cfg: TransformerConfig, x: Array, self_mask: 
     q = split_heads(params["self_attn"]["q"], h, cfg.heads)  # [T, N, Dh]
     k = split_heads(params["self_attn"]["k"], h, cfg.heads)
     v = split_heads(params["self_attn"]["v"], h, cfg.heads)
+    if cfg.positions == "rotary":  # keys enter the cache rotated at their own position
+        where = pos + jnp.arange(x.shape[0])
+        q, k = rotary(q, where), rotary(k, where)
     k, v = k.swapaxes(0, 1), v.swapaxes(0, 1)  # [N, T, Dh]
     if cache is not None:
         at = (0, pos, 0)
@@ -214,10 +227,12 @@ def _table(params: Params, side: str) -> Params:
 
 def _embed(params: Params, cfg: TransformerConfig, ids: Array, positions: Array,
            key: Array | None) -> Array:
-    """``sqrt(D) * E[ids] + PE[positions]``, dropped out: ``[T] -> [T, D]``."""
+    """``sqrt(D) * E[ids] + PE[positions]``, dropped out: ``[T] -> [T, D]``; no ``PE``
+    with rotary positions (self-attention rotates its queries and keys instead)."""
     dtype = nn.compute_dtype(cfg.dtype)
     x = nn.embed(params, ids, jnp.float32) * math.sqrt(cfg.d_model)
-    x = x + positional_encoding(positions, cfg.d_model)
+    if cfg.positions == "sinusoidal":
+        x = x + positional_encoding(positions, cfg.d_model)
     return nn.dropout(key, x.astype(dtype), cfg.dropout)
 
 
