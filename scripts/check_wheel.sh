@@ -17,7 +17,9 @@ S="$VENV/bin/seq2seq-jax"
 export SEQ2SEQ_JAX_MODELS="$ROOT/models" SEQ2SEQ_JAX_CACHE="$WORK/cache"
 echo "== python: $("$VENV/bin/python" --version), jax $("$VENV/bin/python" -c 'import jax; print(jax.__version__)')"
 echo "== --version";   "$S" --version
-echo "== train --help (first lines)"; "$S" train --help | head -3
+echo "== train --help (first lines)"; "$S" train --help > help.txt; head -3 help.txt
+echo "== train --help | head -1: no traceback"; { "$S" train --help | head -1; } 2> err.txt || true
+test ! -s err.txt
 echo "== python -m seq2seq_jax --version"; "$VENV/bin/python" -m seq2seq_jax --version
 echo "== train g2p_luong, 2 steps"
 "$S" train --config g2p_luong --config.train.num_steps=2 --config.train.eval_every=2 \

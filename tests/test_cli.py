@@ -312,6 +312,20 @@ def test_help_and_version_answer_without_jax():
     assert out.stdout.startswith("seq2seq-jax ")  # --version
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """``seq2seq-jax train --help | head -1``: the pipe closes mid-output; the command
+    ends quietly with 141, as a program killed by SIGPIPE."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-c", "from seq2seq_jax.cli import parser; "
+                          "parser.entry()", "train", "--help"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, bufsize=1)
+    assert p.stdout is not None and p.stdout.readline().startswith("usage:")
+    p.stdout.close()
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 141 and "Traceback" not in err, err
+
+
 def test_train_help_lists_every_option_with_default_and_meaning(capsys):
     assert cli.main(["train", "--help", "--config", f"{SMOKE}:synthetic"]) == 0
     out = capsys.readouterr().out

@@ -286,7 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (``seq2seq-jax train --help | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+        code = 141  # as a program killed by SIGPIPE, without a traceback
+    sys.exit(code)
 
 
 if __name__ == "__main__":
