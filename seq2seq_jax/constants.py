@@ -11,3 +11,5 @@ DECODE_METHODS = ("greedy", "beam", "sample")
 DEFAULT_ALPHA = 0.6
 # When beam search stops an example (``decoding.beam.beam_search``'s ``stop``).
 STOP_RULES = ("exact", "current", "first_k")
+# CTranslate2's weight types for ``export --format ctranslate2 --quantization``.
+CT2_QUANTIZATIONS = ("int8", "int8_float32", "int16", "float16", "bfloat16")

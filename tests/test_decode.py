@@ -317,19 +317,25 @@ def test_decode_entry_point_and_errors():
         dec.greedy(tmodel, tparams, tcfg, _src(), tcfg.max_len + 1)
 
 
-def test_early_stopping_changes_nothing_but_the_work():
-    """Stopping once no alive beam can beat the worst finished one (under the
-    length penalty) gives the same n-best as searching to ``max_len``, in fewer
-    steps. Steps are counted through the model's step function."""
-    model, cfg, params = _setup("bahdanau")
-    calls = []
+def _counting(model: Model, name: str) -> tuple[Model, list[int]]:
+    """``model`` under a new ``name`` whose step appends to the returned list each time
+    it runs (a new name: a new jit cache entry)."""
+    calls: list[int] = []
 
     def step(*args, **kw):
         out, cache = model.step(*args, **kw)
         jax.debug.callback(lambda: calls.append(1))
         return out, cache
 
-    counting = model._replace(name="counting", step=step)
+    return model._replace(name=name, step=step), calls
+
+
+def test_early_stopping_changes_nothing_but_the_work():
+    """Stopping once no alive beam can beat the worst finished one (under the
+    length penalty) gives the same n-best as searching to ``max_len``, in fewer
+    steps. Steps are counted through the model's step function."""
+    model, cfg, params = _setup("bahdanau")
+    counting, calls = _counting(model, "counting")
     src, max_len = _src()[:2], 12
     counts = []
     results = []
@@ -361,14 +367,7 @@ def test_stop_rules_trade_steps_for_exactness():
     with alpha = 0 "current" is exact; "first_k" stops with every finished slot
     taken. Steps are counted through the model's step function."""
     model, cfg, params = _setup("bahdanau")
-    calls = []
-
-    def step(*args, **kw):
-        out, cache = model.step(*args, **kw)
-        jax.debug.callback(lambda: calls.append(1))
-        return out, cache
-
-    counting = model._replace(name="counting_stops", step=step)
+    counting, calls = _counting(model, "counting_stops")
     src, max_len = _src()[:2], 16
     steps, outs = {}, {}
     for alpha in (0.0, 1.5):

@@ -20,6 +20,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from seq2seq_jax.constants import CT2_QUANTIZATIONS, STOP_RULES
+
 USAGE = __doc__.split("\n\n")[1]
 
 
@@ -69,7 +71,7 @@ def _model_options(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--alpha", type=float, default=None,
                    help="beam search's length-penalty exponent (default: the config's "
                         "decode.alpha)")
-    p.add_argument("--stop", default=None, choices=("exact", "current", "first_k"),
+    p.add_argument("--stop", default=None, choices=STOP_RULES,
                    help="when beam search ends an input: exact (the default: no hypothesis "
                         "could still win at any length), current (none wins at its next "
                         "length) or first_k (beam-size hypotheses have ended, as fairseq "
@@ -141,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="params: our parameters alone (default); ctranslate2: a folder "
                         "CTranslate2 loads (Transformers; pip install ctranslate2)")
     x.add_argument("--quantization", default=None,
-                   choices=("int8", "int8_float32", "int16", "float16", "bfloat16"),
+                   choices=CT2_QUANTIZATIONS,
                    help="with --format ctranslate2: CTranslate2's weight type "
                         "(default: float32, exact)")
     sub.add_parser("bench", add_help=False,

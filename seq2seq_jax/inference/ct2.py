@@ -33,11 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from seq2seq_jax.constants import BOS_ID, EOS_ID, UNK_ID
+from seq2seq_jax.constants import BOS_ID, CT2_QUANTIZATIONS, EOS_ID, UNK_ID
 from seq2seq_jax.errors import ConfigError
 
 SPEC_FILE = "seq2seq_jax.json"  # tokenizers and decoding defaults beside CTranslate2's files
-QUANTIZATIONS = ("int8", "int8_float32", "int16", "float16", "bfloat16")
 
 
 def _import() -> Any:
@@ -153,13 +152,18 @@ def export(workdir: str | Path, out: str | Path, *, average: int = 0,
     """
     from seq2seq_jax.training import workdir as workdir_lib
 
+    _refuse_existing(out)
+    if quantization is not None and quantization not in CT2_QUANTIZATIONS:
+        raise ConfigError(f"--quantization {quantization}: choose one of "
+                          f"{list(CT2_QUANTIZATIONS)}")
+    return save(workdir_lib.load_for(workdir, average=average), out, quantization=quantization,
+                source=str(workdir))
+
+
+def _refuse_existing(out: str | Path) -> None:
     if Path(out).exists():
         raise FileExistsError(f"--out {out} exists; export into a new folder (nothing is "
                               "overwritten)")
-    if quantization is not None and quantization not in QUANTIZATIONS:
-        raise ConfigError(f"--quantization {quantization}: choose one of {list(QUANTIZATIONS)}")
-    return save(workdir_lib.load_for(workdir, average=average), out, quantization=quantization,
-                source=str(workdir))
 
 
 def save(trained: Any, out: str | Path, *, quantization: str | None = None,
@@ -168,9 +172,10 @@ def save(trained: Any, out: str | Path, *, quantization: str | None = None,
 
     The folder holds CTranslate2's ``model.bin`` and vocabulary, and ``SPEC_FILE``: our
     tokenizers, the position limit and the run's decoding options. It is written under
-    a temporary name and renamed when complete.
+    a temporary name and renamed when complete; an existing ``out`` is refused.
     """
     out = Path(out)
+    _refuse_existing(out)
     spec = transformer_spec(trained.params, trained.cfg, vocabulary(trained.src_tok),
                             vocabulary(trained.tgt_tok))
     spec.validate()

@@ -42,3 +42,9 @@ def counts() -> dict[str, float]:
     return {"programs": c["compiles"], "compiled": c["compiles"] - c["cache_hits"],
             "cache_hits": c["cache_hits"], "compile_s": c["compile_s"],
             "trace_s": c["trace_s"]}
+
+
+def since(start: dict[str, float]) -> dict[str, float]:
+    """``counts()`` minus ``start`` (an earlier ``counts()``): what was built since."""
+    now = counts()
+    return {k: now[k] - start[k] for k in now}

@@ -331,11 +331,11 @@ def _log(loop: _Loop, step: int, state: TrainState, window: list[dict[str, jax.A
     t = loop.config.train
     check_finite(state, bool(t.skip_nonfinite))
     last = reporting.summarize_window(jax.device_get(window), seconds)
-    now = compiles_lib.counts()
-    spent = (now["compile_s"] - compiles["compile_s"]) + (now["trace_s"] - compiles["trace_s"])
+    built = compiles_lib.since(compiles)
+    spent = built["compile_s"] + built["trace_s"]
     last["compile_s"] = spent
-    last["compiled"] = int(now["compiled"] - compiles["compiled"])
-    last["cache_hits"] = int(now["cache_hits"] - compiles["cache_hits"])
+    last["compiled"] = int(built["compiled"])
+    last["cache_hits"] = int(built["cache_hits"])
     last["step_s"] = max(seconds - spent, 0.0) / max(len(window), 1)
     last["learning_rate"] = float(make_schedule(t)(step - 1))
     last["skipped_updates"] = int(state.skipped)
@@ -425,14 +425,13 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
         ckpt.close()
         loop.progress.close()
         loop.writer.close()
-    total = compiles_lib.counts()  # this invocation's, evaluations included
+    built = compiles_lib.since(start_counts)  # this invocation's, evaluations included
     summary: dict[str, Any] = {
         "step": step, "best_step": stopper.best_step, f"best_dev_{t.metric}": stopper.best,
         **{f"train_{k}": v for k, v in last.items()},
-        "programs_compiled": int(total["compiled"] - start_counts["compiled"]),
-        "programs_from_cache": int(total["cache_hits"] - start_counts["cache_hits"]),
-        "compile_s_total": total["compile_s"] + total["trace_s"] - start_counts["compile_s"]
-        - start_counts["trace_s"]}
+        "programs_compiled": int(built["compiled"]),
+        "programs_from_cache": int(built["cache_hits"]),
+        "compile_s_total": built["compile_s"] + built["trace_s"]}
     if stopped_by:
         summary["stopped_by"] = stopped_by
     reporting.print_summary(summary)
