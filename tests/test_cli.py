@@ -314,16 +314,20 @@ def test_help_and_version_answer_without_jax():
 
 def test_a_reader_that_leaves_early_gets_no_traceback():
     """``seq2seq-jax train --help | head -1``: the pipe closes mid-output; the command
-    ends quietly with 141, as a program killed by SIGPIPE."""
+    ends quietly with 141, as a program killed by SIGPIPE. The reading end is closed
+    before the command starts, so its first write always finds the reader gone."""
+    import os
     import subprocess
     import sys
-    p = subprocess.Popen([sys.executable, "-c", "from seq2seq_jax.cli import parser; "
-                          "parser.entry()", "train", "--help"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, bufsize=1)
-    assert p.stdout is not None and p.stdout.readline().startswith("usage:")
-    p.stdout.close()
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == 141 and "Traceback" not in err, err
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        p = subprocess.run([sys.executable, "-c", "from seq2seq_jax.cli import parser; "
+                            "parser.entry()", "train", "--help"], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert p.returncode == 141 and "Traceback" not in p.stderr, p.stderr
 
 
 def test_train_help_lists_every_option_with_default_and_meaning(capsys):
