@@ -4,6 +4,7 @@ for the fixed-length bottleneck experiment.
   seq2seq-jax train --config synthetic:reverse,bahdanau --workdir runs/rev_bahdanau
 
 ARG: TASK[,MODEL] with TASK copy, reverse (default) or addition and MODEL rnn,
+rnn_matched (the no-attention LSTM at the attention models' parameter count),
 bahdanau (default), luong, transformer or transformer_rotary (rotary positions).
 Train (and dev) lengths 1-50, test lengths 1-100, so half the test lengths were never
 seen in training; score: exact match (and, in RESULTS.md, accuracy by length). Results:
@@ -15,6 +16,9 @@ from seq2seq_jax.config import default_config, model_section
 TASKS = ("copy", "reverse", "addition")
 MODELS = {
     "rnn": {"name": "rnn", "embed_dim": 32, "hidden": 256},
+    # The no-attention LSTM widened to the attention models' size: 1,096,670
+    # parameters against Luong's 1,060,254 and Bahdanau's 1,134,494 (rnn: 601,502).
+    "rnn_matched": {"name": "rnn", "embed_dim": 32, "hidden": 352},
     "bahdanau": {"name": "bahdanau", "embed_dim": 32, "hidden": 256},
     "luong": {"name": "luong", "embed_dim": 32, "hidden": 256},
     "transformer": {"name": "transformer", "d_model": 128, "heads": 4, "ff_dim": 512,
