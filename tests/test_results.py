@@ -206,6 +206,21 @@ def test_run_experiment_writes_table_figures_and_section(runs, tmp_path):
     assert length_part.endswith("<!-- END tiny by length -->\n")
 
 
+def test_the_by_length_figure_names_each_model_with_its_parameter_count(tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(results.plots, "length_curves",
+                        lambda panels, counts, path, **kw: drawn.update(panels=panels))
+    bucket = {"mean_length": 3.0, "n": 2, "exact_match": 50.0, "char_accuracy": 75.0}
+    analysis_of = {"by_length": [bucket], "unit": "characters", "params": 1_096_670}
+    rows = [results_markdown.ModelResult("rnn", tmp_path, "a", "ok", analysis_of, None),
+            results_markdown.ModelResult("bahdanau", tmp_path, "b", "not trained", None, None)]
+    results.plot_by_length(TINY, rows, tmp_path / "f.png")
+    assert len(drawn["panels"]) == len(TINY.by_length)
+    for (_, series), (key, _) in zip(drawn["panels"], TINY.by_length, strict=True):
+        assert list(series) == ["rnn (1.10 M parameters)", "bahdanau (not trained)"]
+        assert series["rnn (1.10 M parameters)"] == ([3.0], [bucket[key]])
+
+
 def test_alpha_decodes_again_under_its_own_name(runs, tmp_path):
     workdir = runs / "tiny" / "bahdanau"
     plain, = results.run_experiment(TINY, runs, tmp_path / "a", models=["bahdanau"],

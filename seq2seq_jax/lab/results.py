@@ -230,8 +230,19 @@ def train_length(exp: Experiment, rows: Sequence[ModelResult]) -> int | None:
     return None
 
 
+def legend_name(row: ModelResult) -> str:
+    """A model's name in the by-length figure, with its size, so that a reader comparing
+    families sees how their parameter counts differ: "rnn (0.60 M parameters)"; a model
+    without results says why: "rnn (not trained)"."""
+    if not row.analysis:
+        return f"{row.model} ({row.status.split(':')[0]})"
+    params = row.analysis.get("params")
+    return f"{row.model} ({params / 1e6:.2f} M parameters)" if params else row.model
+
+
 def plot_by_length(exp: Experiment, rows: Sequence[ModelResult], path: Path) -> None:
-    """The quality-by-length figure; models without results appear in the legend only."""
+    """The quality-by-length figure, one line per model named with its parameter count;
+    models without results appear in the legend only."""
     panels = []
     for key, label in exp.by_length:
         series: dict[str, tuple[list[float], list[float]]] = {}
@@ -239,7 +250,7 @@ def plot_by_length(exp: Experiment, rows: Sequence[ModelResult], path: Path) -> 
             buckets = r.analysis["by_length"] if r.analysis else []
             points = [(b["mean_length"], b[key]) for b in buckets
                       if b["n"] and b.get(key) is not None]
-            name = r.model if r.analysis else f"{r.model} ({r.status.split(':')[0]})"
+            name = legend_name(r)
             series[name] = ([p[0] for p in points], [p[1] for p in points])
         panels.append((label, series))
     first = next((r.analysis for r in rows if r.analysis), None)
