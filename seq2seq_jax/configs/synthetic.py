@@ -5,7 +5,8 @@ for the fixed-length bottleneck experiment.
 
 ARG: TASK[,MODEL] with TASK copy, reverse (default) or addition and MODEL rnn,
 rnn_matched (the no-attention LSTM at the attention models' parameter count),
-bahdanau (default), luong, transformer or transformer_rotary (rotary positions).
+bahdanau (default), luong, transformer, transformer_rotary (rotary positions) or
+transformer_rotary_long (the same, trained for 6,000 steps).
 Train (and dev) lengths 1-50, test lengths 1-100, so half the test lengths were never
 seen in training; score: exact match (and, in RESULTS.md, accuracy by length). Results:
 RESULTS.md.
@@ -25,6 +26,8 @@ MODELS = {
                     "enc_layers": 2, "dec_layers": 2, "dropout": 0.0, "max_len": 128},
 }
 MODELS["transformer_rotary"] = {**MODELS["transformer"], "positions": "rotary"}
+MODELS["transformer_rotary_long"] = MODELS["transformer_rotary"]
+STEPS = {"transformer_rotary_long": 6000}  # twice the others' 3,000
 
 
 def get_config(arg: str = "reverse,bahdanau"):
@@ -40,8 +43,8 @@ def get_config(arg: str = "reverse,bahdanau"):
     c.data.max_src_len = c.data.max_tgt_len = 104
     c.data.batch_size = 64
     c.model = model_section(**MODELS[model])
-    c.train.update(metric="exact_match", num_steps=3000, eval_every=500, label_smoothing=0.0,
-                   eval_max_examples=500,
+    c.train.update(metric="exact_match", num_steps=STEPS.get(model, 3000), eval_every=500,
+                   label_smoothing=0.0, eval_max_examples=500,
                    learning_rate=1e-3 if model.startswith("transformer") else 3e-3)
     c.decode.max_len = 104
     return c
