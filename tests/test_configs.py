@@ -223,3 +223,30 @@ def test_multi30k_pair_picks_the_data():
     mod = _load("multi30k.py")
     assert mod.get_config("transformer,de_en").data.name == "multi30k/de_en_tok"
     assert mod.get_config("rnn").data.name == "multi30k/en_de_tok"
+
+
+def test_synthetic_matched_rnn_has_the_attention_models_size_and_nothing_else_changes():
+    import jax
+
+    from seq2seq_jax.models import registry
+    from seq2seq_jax.models.model_config import make_config
+
+    mod = _load("synthetic.py")
+
+    def size(arg: str) -> int:  # as training builds it, on the task's 30 symbols
+        section = mod.get_config(arg).model
+        cfg = make_config(section, src_vocab=30, tgt_vocab=30)
+        model = registry.get_model(section.name)
+        return registry.param_count(model.init(jax.random.PRNGKey(0), cfg))
+
+    rnn, matched = mod.get_config("reverse,rnn"), mod.get_config("reverse,rnn_matched")
+    assert matched.model.hidden > rnn.model.hidden
+    assert {**matched.model.to_dict(), "hidden": 0} == {**rnn.model.to_dict(), "hidden": 0}
+    assert matched.train.to_dict() == rnn.train.to_dict()
+    luong, bahdanau = size("reverse,luong"), size("reverse,bahdanau")
+    assert min(luong, bahdanau) * 0.95 < size("reverse,rnn_matched") < max(luong, bahdanau) * 1.05
+    assert size("reverse,rnn") < 0.6 * luong  # the unmatched one, for contrast
+    rotary, long = (mod.get_config(f"reverse,{m}") for m in ("transformer_rotary",
+                                                                 "transformer_rotary_long"))
+    assert long.model.to_dict() == rotary.model.to_dict()
+    assert long.train.num_steps == 2 * rotary.train.num_steps
