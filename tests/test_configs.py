@@ -250,3 +250,7 @@ def test_synthetic_matched_rnn_has_the_attention_models_size_and_nothing_else_ch
                                                                  "transformer_rotary_long"))
     assert long.model.to_dict() == rotary.model.to_dict()
     assert long.train.num_steps == 2 * rotary.train.num_steps
+    deep = mod.get_config("reverse,transformer_rotary_deep")
+    assert deep.train.to_dict() == long.train.to_dict()
+    assert {**deep.model.to_dict(), "enc_layers": 2, "dec_layers": 2} == rotary.model.to_dict()
+    assert (deep.model.enc_layers, deep.model.dec_layers) == (3, 3)

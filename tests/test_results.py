@@ -73,6 +73,20 @@ def test_training_info_by_hand(tmp_path):
     assert info.hardware == ("machine A", "machine B")
 
 
+def test_training_time_after_a_process_first_window_comes_from_the_timestamps(tmp_path):
+    # steps_per_s claims 1 s a window; the records were written 7 s apart
+    rows = [{"split": "train", "step": 10, "steps_per_s": 10.0, "time": 100.0},
+            {"split": "train", "step": 20, "steps_per_s": 10.0, "time": 107.0},
+            {"split": "train", "step": 30, "steps_per_s": 10.0, "time": 114.0},
+            # resumed from step 20 a day later: its first window from steps_per_s again
+            {"split": "train", "step": 30, "steps_per_s": 5.0, "time": 90_000.0},
+            {"split": "train", "step": 40, "steps_per_s": 5.0, "time": 90_009.0}]
+    _write_metrics(tmp_path, rows, log_every=10, num_steps=40, metric="wer")
+    info = results_markdown.training_info(tmp_path)
+    assert info.restarts == 1
+    assert info.seconds == pytest.approx(1 + 7 + 7 + 2 + 9)
+
+
 def test_a_run_cut_before_its_first_checkpoint_is_a_restart_from_step_0(tmp_path):
     rows = [{"split": "train", "step": s, "steps_per_s": 1.0} for s in (10, 20, 30)]
     rows += [{"split": "train", "step": s, "steps_per_s": 1.0} for s in (10, 20, 30, 40)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import jax
 import jax.numpy as jnp
@@ -157,6 +158,24 @@ def test_compile_seconds_are_logged_apart_from_step_seconds(tmp_path):
     assert first["programs_compiled"] + first["programs_from_cache"] >= 1
     again = train.train_and_evaluate(c, tmp_path / "b")
     assert again["programs_compiled"] == 0
+
+
+def test_a_window_lasts_until_its_steps_have_run(tmp_path, monkeypatch):
+    """Steps are dispatched asynchronously: a window's seconds end when its metrics
+    arrive, not when its last step was queued. Here the metrics take 0.3 s to arrive."""
+    fetch = jax.device_get
+
+    def slow(tree):
+        if isinstance(tree, list):  # a window's metrics
+            time.sleep(0.3)
+        return fetch(tree)
+
+    monkeypatch.setattr(jax, "device_get", slow)
+    c = tiny_config(num_steps=4, log_every=2, eval_every=4, checkpoint_every=4)
+    train.train_and_evaluate(c, tmp_path)
+    logs = [m for m in _read_metrics(tmp_path) if m["split"] == "train"]
+    assert len(logs) == 2
+    assert all(2 / m["steps_per_s"] >= 0.3 for m in logs)
 
 
 def test_best_checkpoint_is_the_best_dev_metric(tmp_path):

@@ -5,8 +5,8 @@ for the fixed-length bottleneck experiment.
 
 ARG: TASK[,MODEL] with TASK copy, reverse (default) or addition and MODEL rnn,
 rnn_matched (the no-attention LSTM at the attention models' parameter count),
-bahdanau (default), luong, transformer, transformer_rotary (rotary positions) or
-transformer_rotary_long (the same, trained for 6,000 steps).
+bahdanau (default), luong, transformer, transformer_rotary (rotary positions),
+transformer_rotary_long (the same, 6,000 steps) or transformer_rotary_deep (3 + 3 layers).
 Train (and dev) lengths 1-50, test lengths 1-100, so half the test lengths were never
 seen in training; score: exact match (and, in RESULTS.md, accuracy by length). Results:
 RESULTS.md.
@@ -27,7 +27,9 @@ MODELS = {
 }
 MODELS["transformer_rotary"] = {**MODELS["transformer"], "positions": "rotary"}
 MODELS["transformer_rotary_long"] = MODELS["transformer_rotary"]
-STEPS = {"transformer_rotary_long": 6000}  # twice the others' 3,000
+MODELS["transformer_rotary_deep"] = {**MODELS["transformer_rotary"], "enc_layers": 3,
+                                     "dec_layers": 3}
+STEPS = {"transformer_rotary_long": 6000, "transformer_rotary_deep": 6000}  # others 3,000
 
 
 def get_config(arg: str = "reverse,bahdanau"):

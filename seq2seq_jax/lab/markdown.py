@@ -3,11 +3,14 @@
 Training facts come from the workdir: ``metrics.jsonl`` (steps, wall time,
 best dev score), ``config.json`` (the planned steps) and ``hardware.txt`` (the
 machines that trained it, one a line; written by ``results.train_model``).
-Training wall time is the sum of the logged training windows: each
-``train`` record covers the steps since the previous multiple of
-``train.log_every`` at ``steps_per_s``; evaluations fall inside the next
-window, so they are included, as is compilation; time lost between an
-interruption and the resume is not.
+Training wall time is the sum of the logged training windows: a ``train``
+record's window runs from the previous record of the same process to its own
+``time``, and the first window of a process covers the steps since the previous
+multiple of ``train.log_every`` at ``steps_per_s``. Evaluations fall inside the
+next window, so they are included, as is compilation; time lost between an
+interruption and the resume is not. (The timestamps, not ``steps_per_s``,
+measure the later windows, because a version of the trainer read a window's
+seconds before its steps had run: its ``steps_per_s`` is too high.)
 """
 
 from __future__ import annotations
@@ -89,13 +92,19 @@ def training_info(directory: Path) -> TrainingInfo:
     train = [r for r in rows if r.get("split") == "train"]
     seconds = 0.0
     restarts, from_scratch, last = 0, 0, 0
+    previous: dict[str, Any] | None = None  # the last train record of the same process
     for r in train:
         step = int(r["step"])
-        restarts += step <= last
+        restarted = step <= last
+        restarts += restarted
         from_scratch += step <= min(last, log_every)  # back to the first logging window
         last = step
-        steps_in_window = step - ((step - 1) // log_every) * log_every
-        seconds += steps_in_window / max(float(r.get("steps_per_s") or 0), 1e-9)
+        if previous is not None and not restarted and "time" in r and "time" in previous:
+            seconds += max(float(r["time"]) - float(previous["time"]), 0.0)
+        else:
+            steps_in_window = step - ((step - 1) // log_every) * log_every
+            seconds += steps_in_window / max(float(r.get("steps_per_s") or 0), 1e-9)
+        previous = r
     dev = [r for r in rows if r.get("split") == "dev" and r.get(metric) is not None]
     best = (min if lower else max)(dev, key=lambda r: r[metric]) if dev else None
     hw_path = directory / HARDWARE_FILE

@@ -321,16 +321,21 @@ def _save(loop: _Loop, step: int, state: TrainState, stopper: EarlyStopping) -> 
 
 
 def _log(loop: _Loop, step: int, state: TrainState, window: list[dict[str, jax.Array]],
-         seconds: float, compiles: dict[str, float]) -> dict[str, float]:
+         started: float, compiles: dict[str, float]) -> dict[str, float]:
     """The metrics of the steps since the last log, written and shown.
 
-    ``compiles``: ``compiles_lib.counts()`` at the window's start. The window's compile
-    and trace seconds are reported apart (``compile_s``, ``compiled``, ``cache_hits``)
-    and left out of ``step_s``, the mean seconds of one step.
+    ``started``: ``time.time()`` at the window's start. Steps are dispatched
+    asynchronously, so the window's seconds are read once its metrics have arrived,
+    that is once its last step has run. ``compiles``: ``compiles_lib.counts()`` at the
+    window's start. The window's compile and trace seconds are reported apart
+    (``compile_s``, ``compiled``, ``cache_hits``) and left out of ``step_s``, the mean
+    seconds of one step.
     """
     t = loop.config.train
     check_finite(state, bool(t.skip_nonfinite))
-    last = reporting.summarize_window(jax.device_get(window), seconds)
+    fetched = jax.device_get(window)
+    seconds = time.time() - started
+    last = reporting.summarize_window(fetched, seconds)
     built = compiles_lib.since(compiles)
     spent = built["compile_s"] + built["trace_s"]
     last["compile_s"] = spent
@@ -406,7 +411,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path,
             step += 1
             window.append(metrics)
             if step % t.log_every == 0 or step == t.num_steps:
-                last = _log(loop, step, state, window, time.time() - window_start, compiles)
+                last = _log(loop, step, state, window, window_start, compiles)
                 window, window_start, compiles = [], time.time(), compiles_lib.counts()
             if step % t.eval_every == 0 or step == t.num_steps:
                 if _evaluate(loop, step, state, stopper):
