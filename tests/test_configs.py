@@ -20,7 +20,8 @@ CASES += [("g014b2b.py", m) for m in ("rnn", "bahdanau", "luong", "transformer",
                                        "bahdanau_rerun", "bahdanau_query_input_rerun",
                                        "bahdanau_enc2", "bahdanau_long",
                                        "bahdanau_query_input_long", "bahdanau_enc2_long",
-                                       "bahdanau_query_input_enc2", "transformer_long")]
+                                       "bahdanau_query_input_enc2", "transformer_long",
+                                       "transformer_distilled")]
 CASES += [("multi30k.py", m) for m in ("rnn", "bahdanau", "luong", "luong_long", "transformer",
                                         "bahdanau_query_input", "luong_concat",
                                         "luong_long_seed2", "bahdanau_query_input_long",
