@@ -135,7 +135,7 @@ def test_read_fields_any_bytes(tmp_path_factory, lines, gz, skip, open_ended):
     try:
         result = text_files.read_fields(path, min_fields=2, max_fields=None if open_ended else 2,
                                         layout="WORD<TAB>PH ON EMES",
-                                        validate=g014b2b._check_entry, skip_bad_lines=skip)
+                                        validate=g014b2b.check_entry, skip_bad_lines=skip)
     except DataError as e:
         message = str(e)
         assert str(path) in message
@@ -200,7 +200,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
     path = tmp_path / "g014b2b.train"
     path.write_bytes(b"\xef\xbb\xbfHELLO\tHH AH L OW\n")
     result = text_files.read_fields(path, min_fields=2, max_fields=2, layout="A<TAB>B",
-                                    validate=g014b2b._check_entry)
+                                    validate=g014b2b.check_entry)
     assert result.rows == [("HELLO", "HH AH L OW")]
 
 

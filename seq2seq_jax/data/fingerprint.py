@@ -28,7 +28,7 @@ SOURCES_FILE = "SOURCES.json"
 BY_SOURCE = "by_source"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -44,7 +44,7 @@ def source_files(folder: Path) -> dict[str, dict[str, Any]]:
         if any(part.startswith(".") for part in rel.parts) or path.name.lower().startswith(
                 "readme"):
             continue
-        files[rel.as_posix()] = {"size": path.stat().st_size, "sha256": _file_sha256(path)}
+        files[rel.as_posix()] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
     return files
 
 
@@ -74,7 +74,7 @@ def record(builder: str, version: str, *,
         rec["package"] = dict(package)
         path = Path(package["file"])
         rec["files"] = {path.name: {"size": path.stat().st_size,
-                                    "sha256": _file_sha256(path)}}
+                                    "sha256": file_sha256(path)}}
     content = {k: v for k, v in rec.items() if k != "manual_dir"}  # the same files anywhere
     rec["digest"] = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
     return rec

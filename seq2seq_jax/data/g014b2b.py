@@ -55,14 +55,14 @@ HOW_TO_GET = (
 _log = logging.getLogger(__name__)
 
 
-def _check_entry(fields: tuple[str, ...]) -> str | None:
+def check_entry(fields: tuple[str, ...]) -> str | None:
     """Why a (word, pron, ...) line is unusable, or None."""
     if normalize_word(fields[0]) is None:
         return f"word {fields[0]!r} is not letters and apostrophes only"
     return None
 
 
-def _group(result: ReadResult) -> dict[str, list[str]]:
+def group_pronunciations(result: ReadResult) -> dict[str, list[str]]:
     """word -> distinct pronunciations, whitespace normalized, in file order."""
     grouped: dict[str, list[str]] = {}
     for word, *prons in result.rows:
@@ -90,15 +90,15 @@ class CmudictG014b2b(TextFileBuilder):
 
     def _read(self, path: Any, max_fields: int | None, layout: str) -> ReadResult:
         return self._count_skipped(str(path), read_fields(
-            path, min_fields=2, max_fields=max_fields, layout=layout, validate=_check_entry,
+            path, min_fields=2, max_fields=max_fields, layout=layout, validate=check_entry,
             skip_bad_lines=self._skip_bad_lines))
 
     def _split_generators(self, dl_manager: Any) -> dict[str, Any]:
         folder = manual_dir_of(dl_manager)
         train_path = find_file(folder, TRAIN_FILE, how_to_get=HOW_TO_GET)
         ref_path = find_file(folder, REF_FILE, how_to_get=HOW_TO_GET)
-        train_all = _group(self._read(train_path, 2, "WORD<TAB>PH ON EMES"))
-        test = _group(self._read(ref_path, None, "WORD<TAB>PRON<TAB>PRON..."))
+        train_all = group_pronunciations(self._read(train_path, 2, "WORD<TAB>PH ON EMES"))
+        test = group_pronunciations(self._read(ref_path, None, "WORD<TAB>PRON<TAB>PRON..."))
         train = {w: p for w, p in train_all.items()
                  if split_of_word(w, DEV_FRACTION, 0.0) == "train"}
         dev = {w: p for w, p in train_all.items() if w not in train}

@@ -26,7 +26,6 @@ The teacher is any callable from a list of lowercased words to their pronunciati
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import shutil
 from collections.abc import Callable, Sequence
@@ -34,15 +33,18 @@ from pathlib import Path
 from typing import Any
 
 from seq2seq_jax.data.cmudict_g2p import normalize_word, split_of_word
-from seq2seq_jax.data.g014b2b import DEV_FRACTION, HOW_TO_GET, TRAIN_FILE
+from seq2seq_jax.data.fingerprint import file_sha256
+from seq2seq_jax.data.g014b2b import (
+    DEV_FRACTION,
+    HOW_TO_GET,
+    TRAIN_FILE,
+    check_entry,
+    group_pronunciations,
+)
 from seq2seq_jax.data.text_files import find_file, read_fields
 
 MARKER = "DISTILLED.json"
 Teacher = Callable[[Sequence[str]], Sequence[str]]
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check(data: str | Path, out: str | Path) -> Path:
@@ -72,10 +74,10 @@ def distill_g014b2b(data: str | Path, out: str | Path, teacher: Teacher, *,
     """
     data, out = Path(data), Path(out)
     train_path = check(data, out)
-    rows = read_fields(train_path, min_fields=2, max_fields=2, layout="WORD<TAB>PH ON EMES",
-                       validate=lambda f: None if normalize_word(f[0]) else "not a word").rows
-    words = list(dict.fromkeys(str(normalize_word(w)) for w, _ in rows))
-    taught = [w for w in words if split_of_word(w, DEV_FRACTION, 0.0) == "train"]
+    read = read_fields(train_path, min_fields=2, max_fields=2, layout="WORD<TAB>PH ON EMES",
+                       validate=check_entry)
+    refs = group_pronunciations(read)  # word -> its references, in file order
+    taught = [w for w in refs if split_of_word(w, DEV_FRACTION, 0.0) == "train"]
     prons: dict[str, str] = {}
     for start in range(0, len(taught), batch):
         chunk = taught[start:start + batch]
@@ -86,7 +88,7 @@ def distill_g014b2b(data: str | Path, out: str | Path, teacher: Teacher, *,
         if progress:
             progress(min(start + batch, len(taught)), len(taught))
     lines, kept_dev, seen = [], 0, set()
-    for word, pron in rows:
+    for word, pron in read.rows:
         key = str(normalize_word(word))
         if key in prons:  # a training word: the teacher's one pronunciation, once
             if key not in seen:
@@ -105,18 +107,10 @@ def distill_g014b2b(data: str | Path, out: str | Path, teacher: Teacher, *,
     with gzip.open(partial / f"{TRAIN_FILE}.gz", "wt", encoding="utf-8") as f:
         f.writelines(lines)
     facts = {"teacher": about or {}, "source": str(train_path),
-             "source_sha256": _sha256(train_path), "train_words_distilled": len(prons),
-             "dev_lines_kept": kept_dev, "train_words_changed": _changed(rows, prons)}
+             "source_sha256": file_sha256(train_path), "train_words_distilled": len(prons),
+             "dev_lines_kept": kept_dev,
+             "train_words_changed": sum(prons[w] not in refs[w] for w in prons)}
     (partial / MARKER).write_text(json.dumps(facts, indent=1) + "\n")
     partial.rename(out)
     return facts
 
-
-def _changed(rows: Sequence[tuple[str, ...]], prons: dict[str, str]) -> int:
-    """How many distilled words' teacher output is none of their references."""
-    refs: dict[str, set[str]] = {}
-    for word, pron in rows:
-        key = str(normalize_word(word))
-        if key in prons:
-            refs.setdefault(key, set()).add(" ".join(pron.split()))
-    return sum(prons[w] not in r for w, r in refs.items())
