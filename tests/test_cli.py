@@ -310,6 +310,11 @@ def test_help_and_version_answer_without_jax():
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "False False"
     assert out.stdout.startswith("seq2seq-jax ")  # --version
+    from seq2seq_jax.inference import hub
+
+    listed = " ".join(out.stdout.split())
+    for name in hub.index():  # eval's and predict's --model: every registered name, whole
+        assert f" {name}," in listed or f" {name} (" in listed, name
 
 
 def test_a_reader_that_leaves_early_gets_no_traceback():

@@ -17,10 +17,12 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 from seq2seq_jax.constants import CT2_QUANTIZATIONS, STOP_RULES
+from seq2seq_jax.inference import hub
 
 USAGE = __doc__.split("\n\n")[1]
 
@@ -29,8 +31,19 @@ class UsageError(Exception):
     """A command-line mistake: printed as one line, exit status 2."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, without breaking a line inside a hyphenated name."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a mistake as ``UsageError`` (one line) instead of exiting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         command = self.prog.removeprefix("seq2seq-jax").strip()
@@ -62,7 +75,8 @@ def _model_options(p: argparse.ArgumentParser, what: str) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--workdir", help=f"a training workdir or an exported model to {what}")
     which.add_argument("--model", metavar="NAME",
-                       help="a registered model: g2p, en-de (seq2seq_jax/inference/index.json)")
+                       help=f"a registered model: {', '.join(hub.index())} "
+                            "(seq2seq_jax/inference/index.json)")
     p.add_argument("--average", type=int, default=0, metavar="N",
                    help="the mean parameters of the newest N checkpoints")
     p.add_argument("--ensemble", nargs="+", default=(), metavar="DIR",
