@@ -235,7 +235,7 @@ def test_a_registered_ensemble_loads_every_member(registry, tmp_path, capsys):
 
 def test_the_index_names_each_kept_export_with_its_claims():
     entries = json.loads((ROOT / "models" / "index.json").read_text())
-    assert {"g2p", "en-de", "en-de-lstm"} <= {e["name"] for e in entries}
+    assert {"g2p", "g2p-transformer", "en-de", "en-de-lstm"} <= {e["name"] for e in entries}
     for e in entries:
         assert {"name", "path", "sha256", "task", "split", "decode", "ensemble",
                 "metrics"} <= set(e), e["name"]
