@@ -28,9 +28,7 @@ import hashlib
 import json
 import os
 import shutil
-import tarfile
 import tempfile
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -134,6 +132,9 @@ def fetch(name: str, entry: Mapping[str, Any]) -> Path:
     The archive is unpacked into a temporary folder and moved into place only when its
     files match ``entry['sha256']``; a mismatch leaves any folder already there as it was.
     """
+    import tarfile  # here, not at the top: every command's parser imports this module
+    import urllib.request
+
     target = cache_dir() / "models" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as tmp:
